@@ -1,0 +1,73 @@
+# trailguard.cloudtrail_cmk: the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQS := requirements/runtime.txt requirements/lab.txt requirements/test.txt requirements/constraints.txt
+export PYTHONPATH := $(CURDIR)/tests
+export ANSIBLE_COLLECTIONS_PATH = $(shell $(PY) tests/paths.py)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+PYTEST_WORKERS ?= 2
+
+.PHONY: help venv lab demo test lint ruff ansible-lint sanity unit lab-tests integration changelog-lint bench constraints clean
+
+help:
+	@echo "make demo   - set up .venv, start the local AWS lab with the demo estate, run the flow, write out/"
+	@echo "make test   - everything CI checks (ruff, ansible-lint, ansible-test sanity, all pytest suites)"
+	@echo "make lab    - run the lab in the foreground with the demo estate and print its environment"
+	@echo "make bench  - benchmark the assessment on the bench estate"
+
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt \
+		-r requirements/runtime.txt -r requirements/lab.txt -r requirements/test.txt
+	touch $@
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m lab serve --estate demo
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+test: $(STAMP)
+	$(MAKE) lint sanity unit lab-tests integration changelog-lint
+
+lint: ruff ansible-lint
+
+ruff: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+ansible-lint: $(STAMP)
+	$(VENV)/bin/ansible-lint --profile production --offline
+
+sanity: $(STAMP)
+	bash tests/sanity/run.sh
+
+unit: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/unit
+
+lab-tests: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/lab_tests
+
+integration: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/integration
+
+changelog-lint: $(STAMP)
+	$(VENV)/bin/antsibull-changelog lint
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+constraints: $(STAMP)
+	{ echo "# Full transitive pins, regenerated with 'make constraints'. Installed with -c."; \
+	  $(PY) -m pip freeze --exclude-editable; } > requirements/constraints.txt
+
+clean:
+	rm -rf out trailguard-out tests/output .pytest_cache .ruff_cache
