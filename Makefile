@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH = $(shell $(PY) tests/paths.py)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv lab demo test lint ruff ansible-lint sanity unit lab-tests integration changelog-lint bench constraints clean
+.PHONY: help venv lab demo test lint ruff ansible-lint check-docs sanity unit lab-tests integration changelog-lint bench constraints clean
 
 help:
 	@echo "make demo   - set up .venv, start the local AWS lab with the demo estate, run the flow, write out/"
@@ -37,7 +37,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
-	$(MAKE) lint sanity unit lab-tests integration changelog-lint
+	$(MAKE) lint check-docs sanity unit lab-tests integration changelog-lint
 
 lint: ruff ansible-lint
 
@@ -47,17 +47,27 @@ ruff: $(STAMP)
 ansible-lint: $(STAMP)
 	$(VENV)/bin/ansible-lint --profile production --offline
 
+# Roles' defaults agree with their argument specs; docs/reference/ is regenerated from the code.
+check-docs: $(STAMP)
+	$(PY) scripts/check_role_specs.py
+	$(PY) scripts/gen_docs.py --check
+
 sanity: $(STAMP)
 	bash tests/sanity/run.sh
 
+# One pytest suite. Only a suite directory that does not exist yet or has no test files is skipped
+# (pytest would exit 5); test files that collect nothing, or any failure, still fail.
+pytest_suite = if [ -n "$$(find $(1) -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | head -n 1)" ]; then \
+		$(PY) -m pytest -n $(PYTEST_WORKERS) $(1); else echo "$(1): no test files yet, skipped"; fi
+
 unit: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/unit
+	$(call pytest_suite,tests/unit)
 
 lab-tests: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/lab_tests
+	$(call pytest_suite,tests/lab_tests)
 
 integration: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/integration
+	$(call pytest_suite,tests/integration)
 
 changelog-lint: $(STAMP)
 	$(VENV)/bin/antsibull-changelog lint
