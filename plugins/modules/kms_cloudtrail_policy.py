@@ -101,16 +101,14 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - trailguard.cloudtrail_cmk.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Check mode returns the exact policy and calls the real run makes (the new key's ARN is unknown).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode).
     support: full
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 notes:
   - Only statements with C(TrailGuard) Sids are ever added or merged; no statement is removed or narrowed.

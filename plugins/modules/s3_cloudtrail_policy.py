@@ -14,7 +14,7 @@ description:
     organization path for organization trails, with C(s3:x-amz-acl=bucket-owner-full-control) and
     C(aws:SourceArn)/C(aws:SourceAccount) conditions). Every other statement is kept verbatim.
   - A C(Deny) statement that would block CloudTrail's SSE-KMS upload with O(kms_key_arn) makes the module
-    refuse (C(BUCKET_POLICY_BLOCKS_KMS)), unless O(amend_blocking_deny=true): then only the blocking
+    refuse (C(BUCKET_POLICY_BLOCKS_KMS)), unless O(amend_blocking_deny=true); then only the blocking
     condition's allowed-value list is extended (C(aws:kms) added to the allowed encryption algorithms, or the
     key ARN to the allowed keys) and each amendment is returned in RV(amendments). A Deny without such a
     condition is always refused (C(BUCKET_POLICY_BLOCKS_CLOUDTRAIL)).
@@ -67,15 +67,13 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - trailguard.cloudtrail_cmk.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode).
     support: full
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 """
 
