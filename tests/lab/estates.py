@@ -70,45 +70,45 @@ def build(name: str, endpoint_url: str, **params: Any) -> dict:
 # AWS access: one boto3 session per (thread, account); other accounts through AssumeRole.
 # --------------------------------------------------------------------------------------------------
 class Aws:
+    """boto3 clients (thread-safe, shared by every worker thread; created once per account, service and
+    region under a lock, since boto3 sessions are not thread-safe and client creation is slow)."""
+
     def __init__(self, endpoint_url: str, main_account: str = MAIN_ACCOUNT):
         self.endpoint_url = endpoint_url
         self.main_account = main_account
-        self._local = threading.local()
-        self._creds: dict[str, dict] = {}
-        self._lock = threading.Lock()
+        self._sessions: dict[str, boto3.Session] = {}
+        self._clients: dict[tuple, Any] = {}
+        self._lock = threading.RLock()
 
     @staticmethod
     def role_arn(account: str) -> str:
         return f"arn:aws:iam::{account}:role/{AUDIT_ROLE_NAME}"
 
     def _session(self, account: str) -> boto3.Session:
-        cache = self._local.__dict__.setdefault("sessions", {})
-        if account not in cache:
-            if account == self.main_account:
-                cache[account] = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-            else:
-                creds = self._credentials(account)
-                cache[account] = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                                               aws_secret_access_key=creds["SecretAccessKey"],
-                                               aws_session_token=creds["SessionToken"])
-        return cache[account]
-
-    def _credentials(self, account: str) -> dict:
         with self._lock:
-            if account not in self._creds:
-                sts = self.client(self.main_account, "sts")
-                creds = sts.assume_role(RoleArn=self.role_arn(account),
-                                        RoleSessionName="trailguard-estate")["Credentials"]
-                self._creds[account] = creds
-        return self._creds[account]
+            if account not in self._sessions:
+                if account == self.main_account:
+                    self._sessions[account] = boto3.Session(aws_access_key_id="testing",
+                                                            aws_secret_access_key="testing")
+                else:
+                    creds = self.client(self.main_account, "sts").assume_role(
+                        RoleArn=self.role_arn(account), RoleSessionName="trailguard-estate")["Credentials"]
+                    self._sessions[account] = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                                                            aws_secret_access_key=creds["SecretAccessKey"],
+                                                            aws_session_token=creds["SessionToken"])
+            return self._sessions[account]
 
     def client(self, account: str, service: str, region: str = "us-east-1"):
-        cache = self._local.__dict__.setdefault("clients", {})
         key = (account, service, region)
-        if key not in cache:
-            cache[key] = self._session(account).client(service, region_name=region, endpoint_url=self.endpoint_url,
-                                                        config=_BOTO_CONFIG)
-        return cache[key]
+        client = self._clients.get(key)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = self._session(account).client(service, region_name=region,
+                                                           endpoint_url=self.endpoint_url, config=_BOTO_CONFIG)
+                    self._clients[key] = client
+        return client
 
     def check_account(self, account: str) -> None:
         got = self.client(account, "sts").get_caller_identity()["Account"]
