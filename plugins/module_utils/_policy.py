@@ -22,7 +22,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -695,3 +695,462 @@ def cloudtrail_bucket_requests(
         requests["write_org"] = _put_object(partition, bucket, org_key, context, key_arn)
         requests["write_org_sse_s3"] = _put_object(partition, bucket, org_key, context, None)
     return requests
+
+
+# --------------------------------------------------------------------------------------------
+# Statement synthesis
+# --------------------------------------------------------------------------------------------
+
+SID_ENCRYPT = f"{OUR_SID_PREFIX}CloudTrailEncrypt"
+SID_DESCRIBE = f"{OUR_SID_PREFIX}CloudTrailDescribeKey"
+SID_DECRYPT_BUCKET_KEY = f"{OUR_SID_PREFIX}CloudTrailDecryptBucketKey"
+SID_READERS = f"{OUR_SID_PREFIX}LogReadersDecrypt"
+SID_ACL = f"{OUR_SID_PREFIX}CloudTrailAclCheck"
+SID_WRITE = f"{OUR_SID_PREFIX}CloudTrailWrite"
+ROOT_ADMIN_SID = "Enable IAM User Permissions"
+
+
+def _trail_list(trail_arns: str | Iterable[str]) -> list[str]:
+    """Sorted unique trail ARNs (a single ARN may be given as a string); PolicyError when empty/invalid."""
+    trails = sorted({trail_arns} if isinstance(trail_arns, str) else set(trail_arns))
+    if not trails:
+        raise PolicyError("at least one trail ARN is needed")
+    for trail in trails:
+        _trail_parts(trail)
+    return trails
+
+
+def _partition(trails: list[str]) -> str:
+    """The partition of the (first) trail."""
+    return _trail_parts(trails[0])["partition"]
+
+
+def _is_service_principal(ident: str) -> bool:
+    """``logs.amazonaws.com`` style identifiers."""
+    return not is_arn(ident) and ident.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def _cloudtrail_statement(sid: str, action: str, resource: str | list, condition: dict) -> dict:
+    """An Allow statement for the CloudTrail service principal."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": CLOUDTRAIL_SERVICE},
+        "Action": action,
+        "Resource": resource,
+        "Condition": condition,
+    }
+
+
+def _readers_statement(readers: Iterable[str]) -> dict | None:
+    """kms:Decrypt for log readers (IAM principals; ``*`` and service principals are left out)."""
+    principals = sorted({_aws_principal_arn(r) for r in readers if r != "*" and not _is_service_principal(r)})
+    if not principals:
+        return None
+    accounts = sorted({_principal_account(p) for p in principals} - {None})
+    return {
+        "Sid": SID_READERS,
+        "Effect": "Allow",
+        "Principal": {"AWS": principals},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"kms:CallerAccount": accounts},
+            "Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"},
+        },
+    }
+
+
+def cloudtrail_key_statements(
+    trail_arns: str | Iterable[str],
+    account_id: str,
+    bucket_key_enabled: bool = False,
+    readers: Iterable[str] = (),
+) -> list[dict]:
+    """The key-policy statements (our Sids) that let CloudTrail use the key for ``trail_arns``.
+
+    Encrypt (kms:GenerateDataKey*, conditioned on aws:SourceArn and the encryption context),
+    DescribeKey (aws:SourceArn), kms:Decrypt for CloudTrail when the bucket uses an S3 Bucket Key,
+    and kms:Decrypt for ``readers`` (principals that read the logs) when given.
+    """
+    del account_id  # the conditions name the trails, which carry their accounts
+    trails = _trail_list(trail_arns)
+    source = {"aws:SourceArn": list(trails)}
+    statements = [
+        _cloudtrail_statement(
+            SID_ENCRYPT,
+            "kms:GenerateDataKey*",
+            "*",
+            {"StringEquals": dict(source), "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": list(trails)}},
+        ),
+        _cloudtrail_statement(SID_DESCRIBE, "kms:DescribeKey", "*", {"StringEquals": {"aws:SourceArn": list(trails)}}),
+    ]
+    if bucket_key_enabled:
+        condition = {"StringEquals": {"aws:SourceArn": list(trails)}}
+        statements.append(_cloudtrail_statement(SID_DECRYPT_BUCKET_KEY, "kms:Decrypt", "*", condition))
+    readers_statement = _readers_statement(readers)
+    if readers_statement is not None:
+        statements.append(readers_statement)
+    return statements
+
+
+def cloudtrail_bucket_statements(
+    bucket: str,
+    trail_arns: str | Iterable[str],
+    s3_key_prefix: str | None,
+    account_id: str,
+    is_organization_trail: bool = False,
+    organization_id: str | None = None,
+) -> list[dict]:
+    """The bucket-policy statements (our Sids) CloudTrail needs: GetBucketAcl and scoped PutObject.
+
+    PutObject covers ``[prefix/]AWSLogs/<account>/*`` for ``account_id`` and every trail's account,
+    plus ``[prefix/]AWSLogs/<org-id>/*`` for organization trails.
+    """
+    trails = _trail_list(trail_arns)
+    partition = _partition(trails)
+    base = f"arn:{partition}:s3:::{bucket}"
+    accounts = sorted({account_id, *(_trail_parts(t)["account"] for t in trails)} - {"", None})
+    paths = [f"{base}/{log_prefix(s3_key_prefix)}AWSLogs/{account}/*" for account in accounts]
+    if is_organization_trail and organization_id:
+        paths.append(f"{base}/{log_prefix(s3_key_prefix)}AWSLogs/{organization_id}/*")
+    write_condition = {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": list(trails)}}
+    return [
+        _cloudtrail_statement(SID_ACL, "s3:GetBucketAcl", base, {"StringEquals": {"aws:SourceArn": list(trails)}}),
+        _cloudtrail_statement(SID_WRITE, "s3:PutObject", paths, write_condition),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Findings
+# --------------------------------------------------------------------------------------------
+
+
+def _finding(code: str, severity: str, resource: str, message: str, remediation: str, statement: str | None) -> dict:
+    """A finding object as every part of the collection uses it."""
+    return {
+        "code": code,
+        "severity": severity,
+        "resource": resource,
+        "message": message,
+        "remediation": remediation,
+        "statement": statement,
+    }
+
+
+def _json(value: object) -> str:
+    """Compact, readable JSON for messages."""
+    return json.dumps(value, separators=(", ", ": "))
+
+
+def _statement_by_ref(policy: dict, ref: str) -> dict:
+    """The statement a ref (Sid or #index) names."""
+    for index, statement in enumerate(policy["Statement"]):
+        if statement_ref(statement, index) == ref:
+            return statement
+    raise KeyError(ref)  # pragma: no cover - refs always come from the same policy
+
+
+def _describe_request(request: Request, keys: Iterable[str]) -> str:
+    """``principal cloudtrail.amazonaws.com, aws:SourceArn=...`` for the given context keys."""
+    context = _lower_keys(request.context)
+    parts = [f"{key}={_to_str(context[key.lower()])}" for key in keys if key.lower() in context]
+    principal = next(iter(request.principal.values()))
+    return ", ".join([f"principal {principal}", f"{request.action} on {request.resource}", *parts])
+
+
+def _entry_hint(operator_name: str, key: str, values: object, request: Request) -> str:
+    """How to change one condition entry so it stops matching the request."""
+    operator = _parse_operator(operator_name)
+    current = _lower_keys(request.context).get(key.lower())
+    shown = _json({operator_name: {key: values}})
+    if operator.base == "Null":
+        return f"{shown} holds because the request {'lacks' if current is None else 'carries'} {key}"
+    if current is None:
+        return f"{shown} holds because the request carries no {key}"
+    request_values = ", ".join(_json(_to_str(v)) for v in _as_list(current))
+    if operator.negated:
+        return f"{shown} holds for {key}={request_values}: add {request_values} to its values"
+    return f"{shown} holds for {key}={request_values}: remove the value that matches {request_values}"
+
+
+def deny_remediation(statement: dict, ref: str, request: Request) -> str:
+    """A concrete change to Deny ``statement`` that stops it from matching ``request``."""
+    entries = matching_condition_entries(statement, request)
+    if entries:
+        hints = "; ".join(_entry_hint(op, key, values, request) for op, key, values in entries)
+        return f"Change the Condition of statement {ref} so it no longer matches: {hints}."
+    if "NotPrincipal" in statement:
+        principal = _json(request.principal)
+        return f"Add {principal} to the NotPrincipal of statement {ref} (it has no condition to narrow)."
+    exemption = _json({"StringNotEquals": {"aws:SourceArn": request.context.get("aws:SourceArn", "")}})
+    return f"Statement {ref} has no condition that the request fails; add {exemption} to its Condition."
+
+
+def _decision_finding(
+    code: str,
+    severity: str,
+    resource: str,
+    what: str,
+    policy: dict,
+    decision: Decision,
+    request: Request,
+    statement_to_add: dict,
+    policy_name: str,
+) -> dict:
+    """A finding for a request that ``decision`` does not allow."""
+    add = f"add this statement to the {policy_name}: {_json(statement_to_add)}"
+    if decision.decision == "explicit_deny":
+        ref = decision.denying[0]
+        message = f"Statement {ref} of the {policy_name} denies {what} ({_describe_request(request, _SHOWN_KEYS)})."
+        remediation = deny_remediation(_statement_by_ref(policy, ref), ref, request)
+        if not decision.allowing:
+            remediation += f" Then {add}"
+        return _finding(code, severity, resource, message, remediation, ref)
+    empty = " (there is no policy)" if not policy["Statement"] else ""
+    message = (
+        f"No statement of the {policy_name}{empty} allows {what} "
+        f"({_describe_request(request, _SHOWN_KEYS)}): the request is implicitly denied."
+    )
+    return _finding(code, severity, resource, message, add[0].upper() + add[1:], None)
+
+
+_SHOWN_KEYS = (
+    "aws:SourceArn",
+    "kms:EncryptionContext:aws:cloudtrail:arn",
+    "s3:x-amz-server-side-encryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+)
+
+
+def key_policy_findings(
+    policy: str | dict | None,
+    trail_arn: str,
+    key_arn: str,
+    is_organization_trail: bool = False,
+    organization_id: str | None = None,
+    bucket_key_enabled: bool = False,
+) -> list[dict]:
+    """Findings on a key policy for CloudTrail's use of ``key_arn`` for ``trail_arn`` ([] = usable).
+
+    KEY_POLICY_DENIES_CLOUDTRAIL (kms:GenerateDataKey), KEY_POLICY_NO_DESCRIBE (kms:DescribeKey),
+    KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY (kms:Decrypt, only when ``bucket_key_enabled``).
+    """
+    loaded = load_policy(policy)
+    requests = cloudtrail_key_requests(trail_arn, key_arn, is_organization_trail, organization_id)
+    account = _trail_parts(trail_arn)["account"]
+    ours = {s["Sid"]: s for s in cloudtrail_key_statements([trail_arn], account, bucket_key_enabled=True)}
+    checks = [
+        (
+            "encrypt",
+            "KEY_POLICY_DENIES_CLOUDTRAIL",
+            "critical",
+            SID_ENCRYPT,
+            "CloudTrail's kms:GenerateDataKey (encrypting log files)",
+        ),
+        ("describe", "KEY_POLICY_NO_DESCRIBE", "high", SID_DESCRIBE, "CloudTrail's kms:DescribeKey"),
+    ]
+    if bucket_key_enabled:
+        checks.append(
+            (
+                "decrypt",
+                "KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY",
+                "high",
+                SID_DECRYPT_BUCKET_KEY,
+                "CloudTrail's kms:Decrypt (needed because the bucket uses an S3 Bucket Key)",
+            )
+        )
+    findings = []
+    for name, code, severity, sid, what in checks:
+        decision = evaluate(loaded, requests[name])
+        if not decision.allowed:
+            finding = _decision_finding(
+                code, severity, key_arn, what, loaded, decision, requests[name], ours[sid], "key policy"
+            )
+            findings.append(finding)
+    return findings
+
+
+def _blocks_kms_finding(
+    bucket: str,
+    loaded: dict,
+    kms: Decision,
+    plain: Decision,
+    request: Request,
+    write_statement: dict,
+    where: str,
+) -> dict | None:
+    """BUCKET_POLICY_BLOCKS_KMS when the SSE-KMS upload fails for a reason the SSE-S3 upload does not."""
+    key = request.context.get("s3:x-amz-server-side-encryption-aws-kms-key-id")
+    blocking = [ref for ref in kms.denying if ref not in plain.denying]
+    if blocking:
+        ref = blocking[0]
+        message = (
+            f"Statement {ref} of the bucket policy denies CloudTrail's SSE-KMS upload with key {key} "
+            f"to {where} ({_describe_request(request, _SHOWN_KEYS)}); the same upload with SSE-S3 would pass."
+        )
+        remediation = deny_remediation(_statement_by_ref(loaded, ref), ref, request)
+        return _finding("BUCKET_POLICY_BLOCKS_KMS", "critical", bucket, message, remediation, ref)
+    if kms.decision == "implicit_deny" and plain.allowed:
+        message = (
+            f"No statement of the bucket policy allows CloudTrail's SSE-KMS upload with key {key} to {where} "
+            f"({_describe_request(request, _SHOWN_KEYS)}); the statements {', '.join(plain.allowing)} allow "
+            "only other encryption settings."
+        )
+        remediation = f"Add this statement to the bucket policy: {_json(write_statement)}"
+        return _finding("BUCKET_POLICY_BLOCKS_KMS", "critical", bucket, message, remediation, None)
+    return None
+
+
+def bucket_policy_findings(
+    policy: str | dict | None,
+    bucket: str,
+    trail_arn: str,
+    s3_key_prefix: str = "",
+    key_arn: str | None = None,
+    is_organization_trail: bool = False,
+    organization_id: str | None = None,
+) -> list[dict]:
+    """Findings on a bucket policy for CloudTrail delivering ``trail_arn``'s logs ([] = delivery works).
+
+    BUCKET_POLICY_DENIES_CLOUDTRAIL: GetBucketAcl, or PutObject at the trail's path (and the
+    organization path for organization trails), is not allowed; decided with the SSE-S3 upload, or
+    with the SSE-KMS upload when ``key_arn`` is given and the bucket admits only that.
+    BUCKET_POLICY_BLOCKS_KMS: the SSE-S3 upload would pass, the SSE-KMS upload with ``key_arn`` not.
+    """
+    loaded = load_policy(policy)
+    requests = cloudtrail_bucket_requests(
+        bucket, trail_arn, s3_key_prefix, key_arn, is_organization_trail, organization_id
+    )
+    account = _trail_parts(trail_arn)["account"]
+    ours = {
+        s["Sid"]: s
+        for s in cloudtrail_bucket_statements(
+            bucket, [trail_arn], s3_key_prefix, account, is_organization_trail, organization_id
+        )
+    }
+    findings = []
+    acl = evaluate(loaded, requests["acl"])
+    if not acl.allowed:
+        what = "CloudTrail's s3:GetBucketAcl on the bucket"
+        findings.append(
+            _decision_finding(
+                "BUCKET_POLICY_DENIES_CLOUDTRAIL", "critical", bucket, what, loaded, acl, requests["acl"],
+                ours[SID_ACL], "bucket policy",
+            )
+        )  # fmt: skip
+    writes = [("write", "write_sse_s3", "the trail's log path")]
+    if "write_org" in requests:
+        writes.append(("write_org", "write_org_sse_s3", "the organization log path"))
+    for kms_name, plain_name, where in writes:
+        plain = evaluate(loaded, requests[plain_name])
+        kms = evaluate(loaded, requests[kms_name]) if key_arn else plain
+        if not plain.allowed and not kms.allowed:
+            what = f"CloudTrail's s3:PutObject of log files to {where}"
+            findings.append(
+                _decision_finding(
+                    "BUCKET_POLICY_DENIES_CLOUDTRAIL", "critical", bucket, what, loaded, plain, requests[plain_name],
+                    ours[SID_WRITE], "bucket policy",
+                )
+            )  # fmt: skip
+        if key_arn and not kms.allowed:
+            finding = _blocks_kms_finding(bucket, loaded, kms, plain, requests[kms_name], ours[SID_WRITE], where)
+            if finding is not None:
+                findings.append(finding)
+    return findings
+
+
+# --------------------------------------------------------------------------------------------
+# Log readers
+# --------------------------------------------------------------------------------------------
+
+
+def _covers_logs(resource_patterns: list[str], sample: str, log_root: str) -> bool:
+    """A Resource list covers the logs when it matches a log object or lies under the log root."""
+    return any(glob_match(pattern, sample) or pattern.startswith(log_root) for pattern in resource_patterns)
+
+
+def _reader_principal(reader: str) -> dict:
+    """The request principal for a reader id (service name, ``*`` or IAM ARN / account id)."""
+    return {"Service": reader} if _is_service_principal(reader) else {"AWS": reader}
+
+
+def _reader_context(reader: str) -> dict:
+    """Global keys an IAM principal's request carries (absent for services and ``*``)."""
+    if _is_service_principal(reader) or reader == "*":
+        return {"aws:SecureTransport": True}
+    arn = _aws_principal_arn(reader)
+    account = _principal_account(arn)
+    return {
+        "aws:SecureTransport": True,
+        "aws:PrincipalArn": arn,
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalIsAWSService": False,
+        "kms:CallerAccount": account,
+    }
+
+
+def log_readers(
+    bucket_policy: str | dict | None,
+    bucket: str,
+    s3_key_prefix: str | None,
+    account_id: str,
+    partition: str = "aws",
+) -> list[str]:
+    """Principals a bucket policy grants s3:GetObject on ``account_id``'s CloudTrail logs.
+
+    Principals are returned as written (IAM ARNs / account ids, service names, ``"*"`` for
+    everyone: the caller should flag it), first-seen order, without CloudTrail itself and without
+    principals an explicit Deny keeps from reading. Allow conditions are not evaluated (the reader
+    may meet them).
+    """
+    loaded = load_policy(bucket_policy)
+    sample = f"arn:{partition}:s3:::{bucket}/{log_object_key(s3_key_prefix, account_id, 'us-east-1')}"
+    log_root = f"arn:{partition}:s3:::{bucket}/{log_prefix(s3_key_prefix)}AWSLogs/{account_id}/"
+    readers: list[str] = []
+    for statement in loaded["Statement"]:
+        if statement["Effect"] != "Allow" or "Principal" not in statement:
+            continue
+        if not _action_applies(statement, "s3:GetObject"):
+            continue
+        if "Resource" not in statement or not _covers_logs(_as_list(statement["Resource"]), sample, log_root):
+            continue
+        for ids in _principal_map(statement["Principal"], "Principal").values():
+            readers.extend(i for i in ids if i not in readers and i.lower() != CLOUDTRAIL_SERVICE)
+    return [r for r in readers if not _read_denied(loaded, r, sample)]
+
+
+def _read_denied(policy: dict, reader: str, sample: str) -> bool:
+    """True when an explicit Deny keeps ``reader`` from reading the sample log object."""
+    request = Request(_reader_principal(reader), "s3:GetObject", sample, _reader_context(reader))
+    return evaluate(policy, request).decision == "explicit_deny"
+
+
+def readers_without_decrypt(
+    key_policy: str | dict | None,
+    key_arn: str,
+    readers: Iterable[str],
+    trail_arn: str | None = None,
+) -> list[str]:
+    """The ``readers`` the key policy does not allow kms:Decrypt of CloudTrail log files.
+
+    Principals of the key's account are covered by the account-root statement (IAM delegation):
+    their IAM policies must still allow kms:Decrypt. ``trail_arn`` sets the encryption context;
+    by default a trail of the key's account and region.
+    """
+    loaded = load_policy(key_policy)
+    try:
+        key = parse_arn(key_arn)
+    except ArnError as exc:
+        raise PolicyError(str(exc)) from exc
+    trail = trail_arn or f"arn:{key['partition']}:cloudtrail:{key['region']}:{key['account']}:trail/trailguard-sample"
+    missing = []
+    for reader in readers:
+        context = {
+            **_reader_context(reader),
+            "kms:EncryptionContext:aws:cloudtrail:arn": trail,
+            "kms:EncryptionContextKeys": ["aws:cloudtrail:arn"],
+        }
+        if not evaluate(loaded, Request(_reader_principal(reader), "kms:Decrypt", key_arn, context)).allowed:
+            missing.append(reader)
+    return missing
