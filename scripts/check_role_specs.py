@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check that every role's defaults and argument spec agree (run by `make check-docs`).
 
 For every ``roles/<role>/``:

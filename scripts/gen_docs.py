@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Render the collection's reference docs to Markdown under docs/reference/ (run by `make check-docs`).
 
 * ``docs/reference/modules/<module>.md``: each module's DOCUMENTATION (with its doc fragments resolved,

@@ -192,4 +192,3 @@ def test_other_prefix(tmp_path, check_role_specs):
     )
     assert check_role_specs.main(["--root", str(tmp_path), "--prefix", "acme"]) == 0
     assert check_role_specs.main(["--root", str(tmp_path)]) == 1
-
