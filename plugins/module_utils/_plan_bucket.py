@@ -136,12 +136,7 @@ def plan_bucket_policy(
         return plan.refuse("POLICY_MALFORMED", f"The bucket policy of {bucket} cannot be parsed: {exc}")
     plan.before = before
     plan.after = before
-    if drift_check(
-        plan,
-        _policy.policy_sha256(before) if current_policy else _policy.policy_sha256(""),
-        expected_policy_sha256,
-        "bucket policy",
-    ):
+    if drift_check(plan, _policy.policy_sha256(current_policy or ""), expected_policy_sha256, "bucket policy"):
         return plan
 
     requests = _trail_requests(bucket, trail_arn, s3_key_prefix, key_arn, is_organization_trail, organization_id)

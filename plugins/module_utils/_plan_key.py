@@ -298,7 +298,7 @@ def plan_key_policy(
         return plan
     plan.before = before
     plan.after = before
-    if drift_check(plan, _policy.policy_sha256(before), expected_policy_sha256, "key policy"):
+    if drift_check(plan, _policy.policy_sha256(current_policy), expected_policy_sha256, "key policy"):
         return plan
 
     missing_ct = _cloudtrail_allowed(
