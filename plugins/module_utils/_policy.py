@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import difflib
 import datetime as _dt
 import hashlib
 import ipaddress
@@ -1154,3 +1155,165 @@ def readers_without_decrypt(
         if not evaluate(loaded, Request(_reader_principal(reader), "kms:Decrypt", key_arn, context)).allowed:
             missing.append(reader)
     return missing
+
+
+# --------------------------------------------------------------------------------------------
+# New key policy, merge by Sid, admin access, diff
+# --------------------------------------------------------------------------------------------
+
+ADMIN_ACTIONS = (
+    "kms:PutKeyPolicy",
+    "kms:GetKeyPolicy",
+    "kms:DescribeKey",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:CreateGrant",
+    "kms:RevokeGrant",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:EnableKeyRotation",
+)
+
+
+def root_admin_statement(account_id: str, partition: str = "aws") -> dict:
+    """The statement that keeps the account's administrative access (and IAM delegation)."""
+    return {
+        "Sid": ROOT_ADMIN_SID,
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def new_key_policy(
+    account_id: str,
+    trail_arns: str | Iterable[str],
+    bucket_key_enabled: bool = False,
+    readers: Iterable[str] = (),
+) -> dict:
+    """The policy of a key created for ``trail_arns``: account root admin + our statements."""
+    trails = _trail_list(trail_arns)
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            root_admin_statement(account_id, _partition(trails)),
+            *cloudtrail_key_statements(trails, account_id, bucket_key_enabled, readers),
+        ],
+    }
+
+
+def _union(existing: object, new: object) -> object:
+    """Values of ``existing`` in order, then those of ``new`` not in it; a lone value stays scalar."""
+    merged = list(_as_list(existing))
+    merged.extend(v for v in _as_list(new) if v not in merged)
+    return existing if len(merged) == len(_as_list(existing)) else merged
+
+
+def _merge_principal(existing: object, new: object) -> object:
+    """Union of two Principal elements per principal type (``*`` absorbs everything)."""
+    if existing == "*" or new == "*":
+        return "*"
+    merged = dict(existing)  # type: ignore[call-overload]
+    for kind, ids in new.items():  # type: ignore[union-attr]
+        merged[kind] = _union(merged[kind], ids) if kind in merged else ids
+    return merged
+
+
+def _merge_condition(existing: dict, new: dict) -> dict:
+    """Entries present in both: union of values. Entries in only one side are dropped (never narrows)."""
+    merged: dict = {}
+    for operator, block in existing.items():
+        for key, values in block.items():
+            if key in new.get(operator, {}):
+                merged.setdefault(operator, {})[key] = _union(values, new[operator][key])
+    return merged
+
+
+def _merge_statement(existing: dict, new: dict) -> dict:
+    """Merge our statement ``new`` into the existing statement with the same Sid (union, never narrower)."""
+    sid = existing.get("Sid")
+    if existing["Effect"] != new["Effect"]:
+        raise PolicyError(f"statement {sid} exists with Effect {existing['Effect']}; refusing to merge")
+    for negative in ("NotPrincipal", "NotAction", "NotResource"):
+        if negative in existing:
+            raise PolicyError(f"statement {sid} uses {negative}; refusing to merge into it")
+    merged = copy.deepcopy(existing)
+    merged["Principal"] = _merge_principal(existing["Principal"], new["Principal"])
+    merged["Action"] = _union(existing["Action"], new["Action"])
+    merged["Resource"] = _union(existing["Resource"], new["Resource"])
+    condition = _merge_condition(existing.get("Condition") or {}, new.get("Condition") or {})
+    if condition:
+        merged["Condition"] = condition
+    else:
+        merged.pop("Condition", None)
+    return merged
+
+
+def merge_statements(policy: str | dict | None, statements: Iterable[dict]) -> dict:
+    """Add our ``statements`` to ``policy``; an existing statement with the same Sid is merged into.
+
+    Only statements whose Sid starts with ``TrailGuard`` are accepted; every other statement is
+    kept unchanged and in place. The input is not modified; the result is deterministic and
+    merging the same statements again changes nothing.
+    """
+    merged = load_policy(policy)
+    merged.setdefault("Version", POLICY_VERSION)
+    position = {s.get("Sid"): i for i, s in reversed(list(enumerate(merged["Statement"]))) if s.get("Sid")}
+    for statement in statements:
+        sid = statement.get("Sid", "")
+        if not isinstance(sid, str) or not sid.startswith(OUR_SID_PREFIX):
+            raise PolicyError(f"only statements with a {OUR_SID_PREFIX}* Sid may be merged, got {sid!r}")
+        _validate_statement(statement, len(merged["Statement"]))
+        if sid in position:
+            index = position[sid]
+            merged["Statement"][index] = _merge_statement(merged["Statement"][index], statement)
+        else:
+            position[sid] = len(merged["Statement"])
+            merged["Statement"].append(copy.deepcopy(statement))
+    return merged
+
+
+def admin_access_preserved(policy: str | dict | None, account_id: str, key_arn: str = "*") -> bool:
+    """True when the account root may run every key-administration action (kms:PutKeyPolicy first).
+
+    The account root (as account id or root ARN, or ``*``) must be allowed each of
+    :data:`ADMIN_ACTIONS` and no Deny may apply to it.
+    """
+    loaded = load_policy(policy)
+    root = f"arn:aws:iam::{account_id}:root"
+    context = {
+        "aws:PrincipalArn": root,
+        "aws:PrincipalAccount": account_id,
+        "aws:PrincipalIsAWSService": False,
+        "aws:SecureTransport": True,
+        "kms:CallerAccount": account_id,
+    }
+    resource = key_arn if key_arn != "*" else f"arn:aws:kms:us-east-1:{account_id}:key/trailguard-admin-check"
+    return all(
+        evaluate(loaded, Request({"AWS": account_id}, action, resource, context)).allowed for action in ADMIN_ACTIONS
+    )
+
+
+def pretty_json(policy: str | dict | None) -> str:
+    """Indented JSON with sorted keys ("" for an absent policy)."""
+    parsed = _parse(policy)
+    return "" if parsed is None else json.dumps(parsed, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def policy_diff(before: str | dict | None, after: str | dict | None) -> str:
+    """Unified diff of the pretty canonical JSON of two policies ("" when they are equal)."""
+    lines = difflib.unified_diff(
+        pretty_json(before).splitlines(keepends=True),
+        pretty_json(after).splitlines(keepends=True),
+        fromfile="before",
+        tofile="after",
+    )
+    return "".join(lines)
+
+
+def policy_size(policy: str | dict | None) -> int:
+    """Bytes of the compact JSON form (what counts against :data:`MAX_KEY_POLICY_BYTES`)."""
+    return len(canonical_json(policy).encode("utf-8"))
