@@ -775,6 +775,7 @@ def approved_changes(consent_vars, assessment, now=None, **kwargs):
         if entry["action"] == "use_existing_key":
             key_account, key = index.keys[entry["key_arn"]]
             item.update(key_arn=entry["key_arn"], key_account_id=key_account,
+                        key_region=KEY_ARN_RE.match(entry["key_arn"]).group(2),
                         may_change_key_policy=entry.get("may_change_key_policy") is True,
                         use_grant=entry.get("use_grant") is True)
             item["tokens"]["key_policy_sha256"] = key.get("policy_sha256")
