@@ -298,18 +298,14 @@ def _aws_principal_arn(ident: str) -> str:
 
 
 def _principal_account(ident: str) -> str | None:
-    """The account of an AWS principal ARN / id, None for ``*`` or unparsable values."""
-    if re.fullmatch(r"\d{12}", ident):
-        return ident
+    """The account of an AWS principal ARN, None for ``*`` or unparsable values (ids are normalised first)."""
     if is_arn(ident):
         return parse_arn(ident)["account"] or None
     return None
 
 
 def _is_account_root(ident: str) -> bool:
-    """True for an account id or an ``arn:...:iam::<acct>:root`` ARN."""
-    if re.fullmatch(r"\d{12}", ident):
-        return True
+    """True for an ``arn:...:iam::<acct>:root`` ARN (account ids are normalised to it first)."""
     return is_arn(ident) and parse_arn(ident)["service"] == "iam" and parse_arn(ident)["resource"] == "root"
 
 
@@ -327,8 +323,6 @@ def _aws_entry_matches(entry: str, ident: str, exact: bool) -> bool:
     An account entry (id or root ARN) covers every principal of that account in Principal
     (``exact=False``); in NotPrincipal (``exact=True``) it only names the account root itself.
     """
-    if entry == "*":
-        return True
     if _is_account_root(entry):
         if exact:
             return _is_account_root(ident) and _principal_account(ident) == _principal_account(entry)

@@ -755,3 +755,18 @@ def test_statement_applies_without_precomputed_context():
     statement = fixture("key_aws_documented")["Statement"][1]
     assert _policy.statement_applies(statement, KEY_REQS["encrypt"])
     assert not _policy.statement_applies(statement, KEY_REQS["describe"])
+
+
+def test_dates_accept_datetime_context_values():
+    import datetime as dt
+
+    naive = dt.datetime(2026, 1, 1)
+    aware = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for value in (naive, aware):
+        assert _policy.condition_entry_matches("DateEquals", "t", "2026-01-01T00:00:00Z", {"t": value})
+        assert not _policy.condition_entry_matches("DateLessThan", "t", "2025-01-01", {"t": value})
+
+
+def test_operator_name_must_be_string():
+    with pytest.raises(PolicyError, match="must be a string"):
+        _policy.condition_entry_matches(5, "k", "v", {})
