@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Sign, verify or print the canonical form of a trailguard consent record (approvals vars file).
 
   consent_sign.py sign -k ~/.ssh/id_ed25519 approvals.yml [-o signed.yml]
@@ -78,7 +78,7 @@ def cmd_canonical(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--ssh-keygen", default="ssh-keygen", help="ssh-keygen binary (default: from PATH)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sign", help="sign the record in FILE")
