@@ -157,6 +157,9 @@ def _execute(factory, client_for, plan, result):
             result = dict(result)
             result["changed"] = bool(done)
             result["audit"] = [entry]
+            if new_key is not None:  # CreateKey succeeded: say which key exists now (no alias yet, maybe)
+                entry["created_key_arn"] = new_key
+                result["key_arn"] = new_key
             result["findings"] = plan.warnings
             raise ApplyFailed(
                 f"{planned['operation']} failed on {plan.resource} after {len(done)} of {len(plan.calls)} planned "
