@@ -43,9 +43,13 @@ FINDING_CODES = (
 # customer-managed, is a symmetric encryption key, is in the bucket's region, and whose policy lets
 # CloudTrail encrypt for this trail." These codes break that sentence; every other code is a finding on
 # a trail that is still compliant. KEY_UNREADABLE: the key cannot be shown to satisfy it.
+# KEY_POLICY_NO_DESCRIBE and KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY count too: CloudTrail needs DescribeKey
+# (and Decrypt when the bucket uses an S3 Bucket Key) to use the key at all; AWS (and the lab) refuse
+# CreateTrail/UpdateTrail without them and log delivery fails.
 NON_COMPLIANT_CODES = frozenset({
     "TRAIL_NO_KMS_KEY", "KEY_NOT_FOUND", "KEY_DISABLED", "KEY_PENDING_DELETION", "KEY_AWS_MANAGED",
-    "KEY_NOT_SYMMETRIC", "KEY_REGION_MISMATCH", "KEY_POLICY_DENIES_CLOUDTRAIL", "KEY_UNREADABLE",
+    "KEY_NOT_SYMMETRIC", "KEY_REGION_MISMATCH", "KEY_POLICY_DENIES_CLOUDTRAIL", "KEY_POLICY_NO_DESCRIBE",
+    "KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY", "KEY_UNREADABLE",
 })
 # Codes no estate builds statically: they come from lab behaviour or fault injection (docs/estates.md).
 DYNAMIC_CODES = frozenset({"KEY_UNREADABLE", "BUCKET_UNREADABLE", "TRAIL_DELIVERY_ERROR"})
@@ -541,7 +545,11 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
         ("pending", A, E, "scheduled for deletion after the trail was attached", {}, True),
         ("missing", A, E, "deleted (window elapsed) after the trail was attached", {}, True),
         ("no-cloudtrail", A, E, "policy later rewritten without any CloudTrail statement", {}, True),
-        ("bucket-key", A, E, "bucket's S3 Bucket Key key; policy lacks kms:Decrypt for CloudTrail", {}, True),
+        # No "principals in the account" Decrypt statement ({"AWS": "*"} + kms:CallerAccount) on this key:
+        # an evaluator that gives CloudTrail's own calls a kms:CallerAccount would read it as a Decrypt
+        # grant to CloudTrail. The root statement still lets the account's IAM policies grant Decrypt.
+        ("bucket-key", A, E, "bucket's S3 Bucket Key key; policy lacks kms:Decrypt for CloudTrail",
+         {"account_decrypt": False}, True),
         ("no-describe", A, W, "policy later rewritten without kms:DescribeKey for CloudTrail", {}, True),
         ("rotation-off", A, W, "good policy, automatic rotation off", {}, False),
         ("bucket-default", A, E, "another bucket's default encryption key (no trail)", {}, True),
@@ -612,14 +620,14 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
                              notes=f"seen from {B}: ORG_TRAIL_NOT_MANAGEABLE_HERE"),
         "tg-bucket-denies-kms": dict(problems=["BUCKET_POLICY_BLOCKS_KMS"], delivery_blocked=True),
         "tg-bucket-default-other-key": dict(problems=["BUCKET_DEFAULT_ENCRYPTION_OTHER_KEY"]),
-        "tg-bucket-key-no-decrypt": dict(problems=["KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY"]),
+        "tg-bucket-key-no-decrypt": dict(problems=["KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY"], delivery_blocked=True),
         "tg-requester-pays": dict(problems=["BUCKET_REQUESTER_PAYS"], delivery_blocked=True),
         "tg-readers": dict(problems=["READERS_NEED_DECRYPT"],
                            notes=f"{siem_role} reads the logs (bucket policy) but may not kms:Decrypt"),
         "tg-bucket-missing": dict(problems=["BUCKET_NOT_FOUND"], delivery_blocked=True),
         "tg-bucket-policy-no-cloudtrail": dict(problems=["BUCKET_POLICY_DENIES_CLOUDTRAIL"], delivery_blocked=True),
         "tg-good-eu": dict(problems=[]),
-        "tg-key-policy-no-describe": dict(problems=["KEY_POLICY_NO_DESCRIBE"]),
+        "tg-key-policy-no-describe": dict(problems=["KEY_POLICY_NO_DESCRIBE"], delivery_blocked=True),
         "tg-rotation-off": dict(problems=["KEY_ROTATION_DISABLED"]),
         "tg-good-b": dict(problems=[]),
         "tg-cross-account-bucket": dict(problems=["BUCKET_CROSS_ACCOUNT"]),
