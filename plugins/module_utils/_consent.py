@@ -648,6 +648,9 @@ def _check_existing_key(label, entry, trail, bucket_region, index, allow_key_pol
                                   "its state and policy are known"))
         return
     key = found[1]
+    if key.get("exists") is False:
+        errors.append(_err(field, "the assessment found no such key (KEY_NOT_FOUND)"))
+        return
     state = key.get("state", key.get("key_state"))
     if state is not None and state != "Enabled":
         errors.append(_err(field, f"key state is {state}; only Enabled keys can be used"))
@@ -657,6 +660,9 @@ def _check_existing_key(label, entry, trail, bucket_region, index, allow_key_pol
     if spec is not None and spec != "SYMMETRIC_DEFAULT":
         errors.append(_err(field, f"key spec is {spec}; CloudTrail needs a symmetric encryption key"))
     may_policy = entry.get("may_change_key_policy") is True and allow_key_policy
+    if may_policy and not key.get("policy_sha256"):
+        errors.append(_err(field, "the assessment could not read this key's policy (no policy_sha256), so a "
+                                  "policy change cannot be checked for drift: re-run assess with kms:GetKeyPolicy"))
     use_grant = entry.get("use_grant") is True
     suitable = trail["arn"] in (key.get("suitable_for") or [])
     if not suitable and not (may_policy or use_grant):
