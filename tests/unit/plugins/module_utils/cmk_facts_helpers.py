@@ -70,10 +70,13 @@ def fast_retries(monkeypatch):
     monkeypatch.setattr(_common, "BOTOCORE_MAX_ATTEMPTS", 2)
 
 
-def error_response(request, status, code, message="injected"):
+def error_response(request, status, code, message="injected", service=None):
     body = json.dumps({"__type": code, "message": message})
     headers = {"x-amzn-requestid": f"fault-{code}", "Content-Type": "application/x-amz-json-1.1"}
-    if "s3." in request.url or ".s3" in request.url:
+    if service in ("sts", "ec2", "iam"):
+        body = f"<ErrorResponse><Error><Code>{code}</Code><Message>{message}</Message></Error></ErrorResponse>"
+        headers = {"x-amzn-requestid": f"fault-{code}", "Content-Type": "text/xml"}
+    elif service == "s3":
         body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
         headers = {"x-amz-request-id": f"fault-{code}", "Content-Type": "application/xml"}
     return AWSResponse(request.url, status, headers, MockRawResponse(body))
@@ -103,7 +106,7 @@ class Faults:
                     if rule["times"] <= 0:
                         continue
                     rule["times"] -= 1
-                return error_response(request, rule["status"], rule["code"])
+                return error_response(request, rule["status"], rule["code"], service=service)
             return None
 
         return before_send
