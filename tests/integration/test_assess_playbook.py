@@ -1,0 +1,137 @@
+"""The assess playbook against the lab's demo estate, two accounts through AssumeRole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import jsonschema
+import pytest
+import yaml
+
+from integration.playbooks import run_playbook, two_account_inventory
+from paths import ROOT
+
+SCHEMAS = ROOT / "docs" / "schemas" / "assess"
+ACCOUNT_FILES = ["trails", "buckets", "keys", "trail_bucket_map", "findings", "summary", "api_calls"]
+
+
+@pytest.fixture(scope="module")
+def assessed(demo_lab, tmp_path_factory):
+    out = tmp_path_factory.mktemp("assess")
+    demo_lab.control.reset_counters()
+    run = run_playbook("assess", demo_lab, out, inventory=two_account_inventory(out))
+    assert run.rc == 0, run.output[-4000:]
+    return run, demo_lab.control.writes()
+
+
+def _trails(run):
+    doc = run.json("assess/assessment.json")
+    return {t["arn"]: t for acct in doc["accounts"].values() for t in acct["trails"]}
+
+
+def test_assess_writes_nothing_to_aws(assessed):
+    _run, writes = assessed
+    assert writes == {}
+
+
+def test_every_demo_trail_gets_its_findings_and_verdict(assessed, manifest):
+    run, _ = assessed
+    trails = _trails(run)
+    problems = {}
+    for spec in manifest["trails"]:
+        trail = trails[spec["arn"]]
+        codes = {f["code"] for f in trail["findings"]}
+        missing = set(spec["problems"]) - codes
+        if missing:
+            problems[spec["name"]] = f"missing {sorted(missing)}; found {sorted(codes)}"
+        expected = "compliant" if spec["compliant"] else "non_compliant"
+        if trail["compliance"] != expected:
+            problems[spec["name"] + " verdict"] = f"{trail['compliance']} != {expected} ({sorted(codes)})"
+    assert problems == {}
+
+
+def test_good_trails_have_no_findings(assessed, manifest):
+    run, _ = assessed
+    trails = _trails(run)
+    for spec in manifest["trails"]:
+        if spec["compliant"] and not spec["problems"]:
+            assert trails[spec["arn"]]["findings"] == [], spec["name"]
+
+
+def test_member_view_of_org_trail_is_not_actionable(assessed, manifest):
+    run, _ = assessed
+    doc = run.json("assess/assessment.json")
+    member = doc["accounts"]["222222222222"]
+    views = [t for t in member["trails"] if t["is_organization_trail"]]
+    assert views, "the member account must see the organization trail"
+    for view in views:
+        assert view["actionable"] is False
+        assert "ORG_TRAIL_NOT_MANAGEABLE_HERE" in {f["code"] for f in view["findings"]}
+
+
+def test_outputs_match_their_schemas(assessed):
+    run, _ = assessed
+    doc = run.json("assess/assessment.json")
+    jsonschema.validate(doc, json.loads((SCHEMAS / "assessment.schema.json").read_text()))
+    for account_id in doc["accounts"]:
+        for name in ACCOUNT_FILES:
+            schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+            jsonschema.validate(run.json(f"assess/{account_id}/{name}.json"), schema)
+
+
+def test_digest_and_approvals_template(assessed):
+    run, _ = assessed
+    raw = (run.out_dir / "assess" / "assessment.json").read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    assert run.text("assess/assessment.json.sha256").split()[0] == digest
+    template = yaml.safe_load(run.text("assess/approvals.template.yml"))
+    consent = template["trailguard_consent"]
+    assert consent["assessment_digest"] == digest
+    assert consent["approved_by"] == "" and consent["approved_at"] == ""
+    listed = {t["trail_arn"]: t for t in consent["trails"]}
+    doc = json.loads(raw)
+    expected = {
+        t["arn"]
+        for acct in doc["accounts"].values()
+        for t in acct["trails"]
+        if t["compliance"] == "non_compliant" and t["classification"] == "owned"
+    }
+    assert set(listed) == expected
+    assert {t["action"] for t in listed.values()} == {"defer"}
+
+
+def test_reports_name_every_trail_and_finding(assessed):
+    run, _ = assessed
+    md = run.text("assess/report.md")
+    html = run.text("assess/report.html")
+    for trail in _trails(run).values():
+        assert trail["name"] in md and trail["name"] in html
+        for finding in trail["findings"]:
+            assert finding["code"] in md
+
+
+def test_access_denied_on_a_key_becomes_a_finding(demo_lab, tmp_path):
+    demo_lab.control.inject("kms", "GetKeyPolicy", "AccessDeniedException", 400, count=1)
+    try:
+        run = run_playbook("assess", demo_lab, tmp_path, extra_vars={"trailguard_regions": ["us-east-1"]})
+    finally:
+        demo_lab.control.clear_faults()
+    assert run.rc == 0, run.output[-3000:]
+    keys = run.json("assess/111111111111/keys.json")
+    unreadable = [k for k in keys if any("AccessDenied" in (e.get("code") or "") for e in k["read_errors"])]
+    assert len(unreadable) == 1
+    trails = run.json("assess/111111111111/trails.json")
+    users = [t for t in trails if t["kms_key_arn"] == unreadable[0]["arn"]]
+    for trail in users:
+        assert "KEY_UNREADABLE" in {f["code"] for f in trail["findings"]}
+
+
+def test_wrong_account_credentials_fail_clearly(demo_lab, tmp_path):
+    from integration.playbooks import write_inventory
+
+    inventory = write_inventory(tmp_path / "inv.yml", {"acct": {"trailguard_expected_account_id": "333333333333"}})
+    run = run_playbook("assess", demo_lab, tmp_path, inventory=inventory)
+    assert run.rc != 0
+    assert "expects account 333333333333" in run.output
+    assert not (tmp_path / "assess" / "assessment.json").exists()
