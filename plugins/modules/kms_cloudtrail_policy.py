@@ -24,7 +24,7 @@ description:
     grants (C(Decrypt), C(DescribeKey)) are created for O(readers) only; if CloudTrail's own permission is
     missing from the key policy the module refuses with C(GRANT_CANNOT_SERVE_CLOUDTRAIL)."
 author:
-  - trailguard maintainers
+  - TrailGuard maintainers (@trailguard)
 options:
   mode:
     description:

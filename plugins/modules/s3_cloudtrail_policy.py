@@ -25,7 +25,7 @@ description:
   - The bucket policy is read fresh before any write and compared with O(expected_policy_sha256); if it
     drifted the module fails with C(DRIFT_DETECTED) and writes nothing.
 author:
-  - trailguard maintainers
+  - TrailGuard maintainers (@trailguard)
 options:
   trail_arn:
     description: ARN of the trail whose logs go to the bucket.
@@ -165,9 +165,9 @@ from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common 
 
 ARGUMENT_SPEC = dict(
     trail_arn=dict(type="str", required=True),
-    kms_key_arn=dict(type="str", required=True),
+    kms_key_arn=dict(type="str", required=True, no_log=False),
     s3_bucket_name=dict(type="str"),
-    s3_key_prefix=dict(type="str"),
+    s3_key_prefix=dict(type="str", no_log=False),
     is_organization_trail=dict(type="bool"),
     organization_id=dict(type="str"),
     amend_blocking_deny=dict(type="bool", default=False),

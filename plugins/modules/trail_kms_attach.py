@@ -21,7 +21,7 @@ description:
   - The trail's logging status is read before and after; the module fails with C(LOGGING_STATUS_CHANGED) if
     the update changed it.
 author:
-  - trailguard maintainers
+  - TrailGuard maintainers (@trailguard)
 options:
   trail_arn:
     description: ARN of the trail. Its region is the home region the update is sent to.
@@ -129,7 +129,7 @@ from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common 
 
 ARGUMENT_SPEC = dict(
     trail_arn=dict(type="str", required=True),
-    kms_key_arn=dict(type="str", required=True),
+    kms_key_arn=dict(type="str", required=True, no_log=False),
     expected_kms_key_id=dict(type="str"),
     organization_id=dict(type="str"),
     account_id=dict(type="str"),
