@@ -152,3 +152,9 @@ def mark_aws_managed(backend) -> None:
 
 def key_state(key) -> str:
     return getattr(key, "key_state", "Enabled")
+
+
+def is_symmetric_encryption_key(key) -> bool:
+    """CloudTrail (GenerateDataKey) needs a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key (moto leaves usage None)."""
+    return ((key.key_spec or "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+            and (key.key_usage or "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT")

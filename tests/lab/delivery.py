@@ -19,7 +19,7 @@ import uuid
 from datetime import datetime, UTC
 
 from .accounts import ORGANIZATION_ID
-from .backends import bucket_encryption_rule, bucket_region, find_bucket, resolve_key, s3_backend
+from .backends import is_symmetric_encryption_key, bucket_encryption_rule, bucket_region, find_bucket, resolve_key, s3_backend
 from .checks import bucket_decision, key_allows_cloudtrail
 
 log = logging.getLogger("lab.delivery")
@@ -91,6 +91,8 @@ def _plan(state, trail, now: datetime) -> dict:
     bucket = find_bucket(trail.account_id, trail.bucket_name)
     if bucket is None:
         raise DeliveryFailure("NoSuchBucket", f"The specified bucket does not exist: {trail.bucket_name}")
+    if getattr(bucket, "payer", "BucketOwner") == "Requester":
+        raise DeliveryFailure("AccessDenied", "CloudTrail cannot deliver to a Requester Pays bucket")
     region_of_bucket = bucket_region(bucket)
     encryption, kms_arn = None, None
     if trail.kms_key_id:
@@ -101,6 +103,9 @@ def _plan(state, trail, now: datetime) -> dict:
             raise DeliveryFailure("KMS.DisabledException", f"{key.arn} is disabled.")
         if key.key_state != "Enabled":
             raise DeliveryFailure("KMS.KMSInvalidStateException", f"{key.arn} is {key.key_state}.")
+        if not is_symmetric_encryption_key(key):
+            raise DeliveryFailure("KMS.InvalidKeyUsageException",
+                                  f"{key.arn} key usage is {key.key_usage} which is not valid for GenerateDataKey.")
         if not key_allows_cloudtrail(key, trail.arn, bucket, trail.is_org_trail):
             raise DeliveryFailure("KMS.AccessDeniedException",
                                   f"CloudTrail is not authorized to use {key.arn} for {trail.arn}")

@@ -49,6 +49,7 @@ _BUCKET_SUBRESOURCES = {
     "object-lock": ("GetObjectLockConfiguration", "PutObjectLockConfiguration", None),
     "replication": ("GetBucketReplication", "PutBucketReplication", "DeleteBucketReplication"),
     "versions": ("ListObjectVersions", None, None),
+    "requestPayment": ("GetBucketRequestPayment", "PutBucketRequestPayment", None),
     "uploads": ("ListMultipartUploads", None, None),
 }
 _OBJECT_SUBRESOURCES = {

@@ -167,3 +167,21 @@ def test_delivery_loop_delivers_in_background(aws):
         arn = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/delivery-trail"
         assert server.state.delivery[arn].latest_delivery_time is not None
     assert objects(aws)
+
+
+def test_requester_pays_bucket_blocks_delivery(lab, aws):
+    make_bucket(aws, BUCKET)
+    aws("s3").put_bucket_request_payment(Bucket=BUCKET, RequestPaymentConfiguration={"Payer": "Requester"})
+    t = trail(aws)
+    assert lab.control.deliver()["errors"] == {t["TrailARN"]: "AccessDenied"}
+    assert objects(aws) == []
+
+
+def test_asymmetric_key_is_refused_by_create_trail(aws):
+    make_bucket(aws, BUCKET)
+    key = aws("kms").create_key(Policy=key_policy(), KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as exc:
+        trail(aws, KmsKeyId=key["KeyId"], start=False)
+    assert exc.value.response["Error"]["Code"] == "InvalidKmsKeyIdException"

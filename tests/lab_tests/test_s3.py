@@ -123,3 +123,12 @@ def test_key_policy_must_let_the_writer_use_the_key(aws, other_account_creds):
         aws("s3", creds=other_account_creds).put_object(Bucket=BUCKET, Key="k", Body=b"x",
                                                          ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"])
     assert client_error(exc)[::2] == ("AccessDenied", 403)
+
+
+def test_request_payment_round_trip(lab, aws):
+    make_bucket(aws, BUCKET, policy=None)
+    s3 = aws("s3")
+    assert s3.get_bucket_request_payment(Bucket=BUCKET)["Payer"] == "BucketOwner"
+    s3.put_bucket_request_payment(Bucket=BUCKET, RequestPaymentConfiguration={"Payer": "Requester"})
+    assert s3.get_bucket_request_payment(Bucket=BUCKET)["Payer"] == "Requester"
+    assert lab.control.writes() == {"s3:CreateBucket": 1, "s3:PutBucketRequestPayment": 1}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, UTC
 
-from ..backends import bucket_region, cloudtrail_backend, find_bucket
+from ..backends import is_symmetric_encryption_key, bucket_region, cloudtrail_backend, find_bucket
 from ..checks import bucket_allows_cloudtrail, key_allows_cloudtrail, resolve_trail_key
 from ..errors import LabError, json_response
 
@@ -74,6 +74,9 @@ def validate_encryption(account: str, region: str, trail_arn: str, bucket_name: 
     if key.key_state != "Enabled":
         state = "pending deletion" if key.key_state == "PendingDeletion" else key.key_state
         raise LabError("KmsException", f"KMS key {key.arn} is {state}.")
+    if not is_symmetric_encryption_key(key):
+        raise LabError("InvalidKmsKeyIdException",
+                       f"KMS key {key.arn} is not a symmetric encryption key; CloudTrail supports only those.")
     if not (key_allows_cloudtrail(key, trail_arn, bucket, is_org)
             and bucket_allows_cloudtrail(bucket, trail_arn, prefix, key.arn, is_org)):
         raise LabError("InsufficientEncryptionPolicyException",

@@ -8,6 +8,7 @@
   the key must exist in the bucket's region (KMS.NotFoundException), be enabled
   (KMS.DisabledException / KMS.KMSInvalidStateException) and let the caller use it; the object
   records the key ARN.
+* Get/PutBucketRequestPayment (missing in moto 5.2.5) are served by the lab.
 * Objects without SSE headers on a bucket without default encryption are SSE-S3 (AES256), and
   GetBucketEncryption on such a bucket returns the SSE-S3 default, as AWS does since January 2023.
 """
@@ -123,5 +124,32 @@ def after_get_bucket_encryption(ctx, response):
     return response
 
 
+def put_request_payment(ctx):
+    """moto 5.2.5 has no PutBucketRequestPayment; store the payer on moto's bucket (it has the field)."""
+    import re
+
+    bucket = find_bucket(ctx.account, ctx.req.bucket or "")
+    if bucket is None:
+        raise LabError("NoSuchBucket", "The specified bucket does not exist", 404)
+    match = re.search(rb"<Payer>\s*(\w+)\s*</Payer>", ctx.req.body or b"")
+    if not match or match.group(1) not in (b"Requester", b"BucketOwner"):
+        raise LabError("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                       "published schema", 400)
+    bucket.payer = match.group(1).decode()
+    return 200, [("Content-Length", "0")], b""
+
+
+def get_request_payment(ctx):
+    bucket = find_bucket(ctx.account, ctx.req.bucket or "")
+    if bucket is None:
+        raise LabError("NoSuchBucket", "The specified bucket does not exist", 404)
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<RequestPaymentConfiguration '
+            f'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Payer>{getattr(bucket, "payer", "BucketOwner")}'
+            "</Payer></RequestPaymentConfiguration>").encode()
+    return 200, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
+
+
 BEFORE = {("s3", action): object_request for action in OBJECT_ACTIONS}
+BEFORE[("s3", "PutBucketRequestPayment")] = put_request_payment
+BEFORE[("s3", "GetBucketRequestPayment")] = get_request_payment
 AFTER = {("s3", "GetBucketEncryption"): after_get_bucket_encryption}
