@@ -49,3 +49,19 @@ def list_tags(client, trail_arns):
     for item in result.get("ResourceTagList") or []:
         tags[item["ResourceId"]] = {t["Key"]: t.get("Value", "") for t in item.get("TagsList") or []}
     return tags
+
+
+def describe_trail(client, trail_arn):
+    """The one trail ``trail_arn`` (client in its home region) or None when it does not exist."""
+    result = call(
+        client,
+        "describe_trails",
+        not_found=TRAIL_NOT_FOUND,
+        resource=trail_arn,
+        trailNameList=[trail_arn],
+        includeShadowTrails=False,
+    )
+    for trail in (result or {}).get("trailList") or []:
+        if trail.get("TrailARN") == trail_arn:
+            return trail
+    return None

@@ -110,3 +110,23 @@ def get_bucket_ownership_controls(client, bucket):
 def get_bucket_request_payment(client, bucket):
     result = _get(client, "get_bucket_request_payment", bucket)
     return result.get("Payer") or "BucketOwner"
+
+
+def list_objects(client, bucket, prefix, delimiter=None):
+    """Every object (``Contents``) and sub-folder (``CommonPrefixes``) under ``prefix`` (all pages).
+
+    Returns ``{"objects": [{"Key", "LastModified", "Size", ...}], "prefixes": ["<prefix>sub/", ...]}``.
+    """
+    params = {"Prefix": prefix}
+    if delimiter:
+        params["Delimiter"] = delimiter
+    result = _get(client, "list_objects_v2", bucket, paginate=True, **params)
+    return {
+        "objects": result.get("Contents") or [],
+        "prefixes": [p["Prefix"] for p in result.get("CommonPrefixes") or []],
+    }
+
+
+def head_object(client, bucket, key):
+    """HeadObject metadata of ``bucket/key`` (None when the object is gone)."""
+    return _get(client, "head_object", bucket, not_configured=("404", "NoSuchKey", "NotFound"), Key=key)
