@@ -19,7 +19,14 @@ import uuid
 from datetime import datetime, UTC
 
 from .accounts import ORGANIZATION_ID
-from .backends import is_symmetric_encryption_key, bucket_encryption_rule, bucket_region, find_bucket, resolve_key, s3_backend
+from .backends import (
+    bucket_encryption_rule,
+    bucket_region,
+    find_bucket,
+    is_symmetric_encryption_key,
+    resolve_key,
+    s3_backend,
+)
 from .checks import bucket_decision, key_allows_cloudtrail
 
 log = logging.getLogger("lab.delivery")
