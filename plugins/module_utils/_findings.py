@@ -9,7 +9,10 @@
 Compliance (issue 3 section 2): a trail is ``compliant`` only when its KMS key exists, is Enabled,
 customer-managed, SYMMETRIC_DEFAULT / ENCRYPT_DECRYPT, in the bucket's region, and its policy lets
 CloudTrail encrypt for this trail. So these codes are *blocking* (each flips the verdict):
-``BLOCKING_CODES``. Some others block only when they make a condition unverifiable:
+``BLOCKING_CODES``. So are ``DELIVERY_BLOCKING_CODES``: the key is fine but CloudTrail still cannot
+deliver encrypted log files (DescribeKey or bucket-key Decrypt missing, bucket gone, bucket policy
+denying the write or the SSE-KMS upload, Requester Pays); a verdict of compliant there would hide the
+trail from the approvals template and so from the fix. Some others block only when they make a condition unverifiable:
 ``BUCKET_NOT_FOUND`` / ``BUCKET_UNREADABLE`` when the bucket's region is unknown,
 ``KEY_UNREADABLE`` when DescribeKey or GetKeyPolicy was refused, ``ORG_TRAIL_NOT_MANAGEABLE_HERE``
 (the key of an organization trail cannot be verified from a member account). Every other code is
@@ -32,6 +35,19 @@ BLOCKING_CODES = frozenset(
         "KEY_NOT_SYMMETRIC",
         "KEY_REGION_MISMATCH",
         "KEY_POLICY_DENIES_CLOUDTRAIL",
+    }
+)
+# Codes that mean CloudTrail cannot deliver log files encrypted with the trail's key even though the
+# key itself is fine: a trail carrying one is non-compliant too, so that it is listed for approval and
+# the fix (a key or bucket policy statement) can be applied. Scanners pass these trails.
+DELIVERY_BLOCKING_CODES = frozenset(
+    {
+        "KEY_POLICY_NO_DESCRIBE",
+        "KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY",
+        "BUCKET_NOT_FOUND",
+        "BUCKET_POLICY_DENIES_CLOUDTRAIL",
+        "BUCKET_POLICY_BLOCKS_KMS",
+        "BUCKET_REQUESTER_PAYS",
     }
 )
 CONDITIONALLY_BLOCKING_CODES = frozenset(
@@ -584,6 +600,7 @@ def assess(inventory):
             bf, bb = bucket_findings(trail, bucket, trail.get("kms_key_arn"), account_id, organization_id)
             findings += kf + bf
             blocking += kb + bb
+            blocking += [f["code"] for f in kf + bf if f["code"] in DELIVERY_BLOCKING_CODES]
         findings += trail_status_findings(trail)
         compliance = COMPLIANT if not blocking else NON_COMPLIANT
 

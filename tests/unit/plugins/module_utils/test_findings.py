@@ -146,13 +146,13 @@ CASES = [
         "key_policy_no_describe",
         _key(policy={"_key_findings": ["KEY_POLICY_NO_DESCRIBE"]}),
         "KEY_POLICY_NO_DESCRIBE",
-        "compliant",
+        "non_compliant",
     ),
     (
         "key_policy_no_decrypt_bucket_key",
         _key(policy={"_key_findings": ["KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY"]}),
         "KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY",
-        "compliant",
+        "non_compliant",
     ),
     ("key_rotation_disabled", _key(rotation_enabled=False), "KEY_ROTATION_DISABLED", "compliant"),
     (
@@ -178,13 +178,13 @@ CASES = [
         "bucket_policy_denies",
         _bucket(policy={"_bucket_findings": ["BUCKET_POLICY_DENIES_CLOUDTRAIL"]}),
         "BUCKET_POLICY_DENIES_CLOUDTRAIL",
-        "compliant",
+        "non_compliant",
     ),
     (
         "bucket_policy_blocks_kms",
         _bucket(policy={"_bucket_findings": ["BUCKET_POLICY_BLOCKS_KMS"]}),
         "BUCKET_POLICY_BLOCKS_KMS",
-        "compliant",
+        "non_compliant",
     ),
     (
         "bucket_default_other_key",
@@ -207,7 +207,7 @@ CASES = [
         "non_compliant",
     ),
     ("bucket_cross_account", _bucket(cross_account=True, owner_account=None), "BUCKET_CROSS_ACCOUNT", "compliant"),
-    ("bucket_requester_pays", _bucket(requester_pays=True), "BUCKET_REQUESTER_PAYS", "compliant"),
+    ("bucket_requester_pays", _bucket(requester_pays=True), "BUCKET_REQUESTER_PAYS", "non_compliant"),
     ("trail_not_logging", _trail(is_logging=False), "TRAIL_NOT_LOGGING", "compliant"),
     ("trail_delivery_error", _trail(latest_delivery_error="AccessDenied"), "TRAIL_DELIVERY_ERROR", "compliant"),
     ("trail_no_validation", _trail(log_file_validation_enabled=False), "TRAIL_LOG_VALIDATION_DISABLED", "compliant"),
@@ -249,7 +249,7 @@ def test_finding_codes(mutate, code, compliance):
     if compliance == "compliant":
         assert trail["blocking"] == []
     else:
-        assert code in trail["blocking"] or trail["blocking"]
+        assert code in trail["blocking"]
     for f in trail["findings"]:
         assert set(f) >= {"code", "severity", "resource", "message", "remediation", "statement"}
         assert f["severity"] in ("critical", "high", "medium", "low", "info")
