@@ -6,6 +6,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paths import setup_sys_path  # noqa: E402
+from paths import setup_sys_path
 
 setup_sys_path()
