@@ -48,11 +48,11 @@ ORG_MEMBER_VIEW = "organization_member_view"
 
 def jsonable(value):
     """Datetimes to ISO 8601 strings, recursively (facts must be JSON)."""
-    if isinstance(value, datetime.datetime | datetime.date):
+    if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
 
@@ -163,7 +163,7 @@ class Inventory:
             keys = self._region_call(region, _kms.list_keys, kms)
             return region, trails or [], keys or []
 
-        def buckets(_):
+        def buckets(_region):
             return self._region_call(None, _s3.list_buckets, self.factory.client("s3"))
 
         jobs = [(per_region, r) for r in regions] + [(buckets, None)]

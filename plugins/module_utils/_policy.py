@@ -395,7 +395,7 @@ def _parse_operator(name: str) -> Operator:
     """Parse a condition operator name; PolicyError for an operator IAM does not know."""
     if not isinstance(name, str):
         raise PolicyError(f"condition operator must be a string: {name!r}")
-    set_op, _, rest = name.rpartition(":")
+    set_op, _colon, rest = name.rpartition(":")
     canonical_set = {"": "", "foranyvalue": "ForAnyValue", "forallvalues": "ForAllValues"}.get(set_op.lower())
     if canonical_set is None:
         raise PolicyError(f"unknown condition set operator in {name!r}")

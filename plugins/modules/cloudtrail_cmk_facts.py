@@ -21,7 +21,7 @@ description:
   - Every AWS call made (retries included) is returned in RV(ansible_facts.cloudtrail_cmk.api_calls).
   - This module never changes anything.
 author:
-  - trailguard maintainers
+  - TrailGuard maintainers (@trailguard)
 options:
   regions:
     description:
@@ -559,7 +559,7 @@ ARGUMENT_SPEC = dict(
     regions=dict(type="list", elements="str"),
     trails=dict(type="list", elements="str"),
     candidate_key_aliases=dict(type="list", elements="str", no_log=False),
-    candidate_key_tags=dict(type="dict"),
+    candidate_key_tags=dict(type="dict", no_log=False),
     max_workers=dict(type="int", default=10),
 )
 
