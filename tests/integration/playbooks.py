@@ -85,5 +85,6 @@ def run_playbook(
     if diff:
         cmd.append("--diff")
     cmd += extra_args or []
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, out_dir)

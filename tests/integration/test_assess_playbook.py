@@ -36,7 +36,7 @@ def test_assess_writes_nothing_to_aws(assessed):
 
 
 def test_every_demo_trail_gets_its_findings_and_verdict(assessed, manifest):
-    run, _ = assessed
+    run, _writes = assessed
     trails = _trails(run)
     problems = {}
     for spec in manifest["trails"]:
@@ -52,7 +52,7 @@ def test_every_demo_trail_gets_its_findings_and_verdict(assessed, manifest):
 
 
 def test_good_trails_have_no_findings(assessed, manifest):
-    run, _ = assessed
+    run, _writes = assessed
     trails = _trails(run)
     for spec in manifest["trails"]:
         if spec["compliant"] and not spec["problems"]:
@@ -60,7 +60,7 @@ def test_good_trails_have_no_findings(assessed, manifest):
 
 
 def test_member_view_of_org_trail_is_not_actionable(assessed, manifest):
-    run, _ = assessed
+    run, _writes = assessed
     doc = run.json("assess/assessment.json")
     member = doc["accounts"]["222222222222"]
     views = [t for t in member["trails"] if t["is_organization_trail"]]
@@ -71,7 +71,7 @@ def test_member_view_of_org_trail_is_not_actionable(assessed, manifest):
 
 
 def test_outputs_match_their_schemas(assessed):
-    run, _ = assessed
+    run, _writes = assessed
     doc = run.json("assess/assessment.json")
     jsonschema.validate(doc, json.loads((SCHEMAS / "assessment.schema.json").read_text()))
     for account_id in doc["accounts"]:
@@ -81,7 +81,7 @@ def test_outputs_match_their_schemas(assessed):
 
 
 def test_digest_and_approvals_template(assessed):
-    run, _ = assessed
+    run, _writes = assessed
     raw = (run.out_dir / "assess" / "assessment.json").read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     assert run.text("assess/assessment.json.sha256").split()[0] == digest
@@ -102,7 +102,7 @@ def test_digest_and_approvals_template(assessed):
 
 
 def test_reports_name_every_trail_and_finding(assessed):
-    run, _ = assessed
+    run, _writes = assessed
     md = run.text("assess/report.md")
     html = run.text("assess/report.html")
     for trail in _trails(run).values():

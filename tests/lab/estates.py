@@ -521,7 +521,7 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
         ("tg-good-b-eu", B, W, bB_w, "shared-b-w", "eu"),
         ("tg-no-key-b", B, W, bB_w, None, ""),
     ]
-    arn_of = {n: t(acct, reg, n) for n, acct, reg, *_ in plan}
+    arn_of = {n: t(acct, reg, n) for n, acct, reg, *_rest in plan}
     users_of_key: dict[str, list[str]] = {}
     writers_of_bucket: dict[str, list[tuple[str, str]]] = {}
     for n, _acct, _reg, bucket, key, prefix in plan:
@@ -649,8 +649,9 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
     rec.set_encryption(buckets[b_bkey], "aws:kms", keys["bucket-key"]["arn"], bucket_key=True)
     rec.put_bucket_policy(buckets[b_aes], bucket_policy(b_aes, writers_of_bucket[b_aes],
                                                          extra=[deny_unless_aes256(b_aes)]))
-    aws.client(A, "s3", E).put_bucket_request_payment(Bucket=b_rp,
-                                                      RequestPaymentConfiguration={"Payer": "Requester"})
+    aws.client(A, "s3", E).put_bucket_request_payment(
+        Bucket=b_rp, RequestPaymentConfiguration={"Payer": "Requester"}
+    )
     buckets[b_rp]["requester_pays"] = True
     rec.put_bucket_policy(buckets[b_locked], {"Version": "2012-10-17",
                                               "Statement": [deny_insecure_transport(b_locked)]})

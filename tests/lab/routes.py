@@ -104,6 +104,6 @@ class ControlRoutes:
                 return _json({"error": "name is required"}, 400)
             return _json(build_estate(state, data["name"], data.get("params")))
         if path == "/_lab/events":
-            events = [{k: v for k, v in e.items()} for e in state.events]
+            events = [dict(e) for e in state.events]
             return _json({"events": events})
         return _json({"error": f"no route {method} {path}"}, 404)

@@ -398,7 +398,7 @@ def _strip(manifest: dict) -> dict:
 def test_bench_small_builds_deterministically(lab_server):
     params = dict(accounts=3, regions=2, trails=24, trails_per_bucket=3, trails_per_key=6, seed=11)
     manifests = []
-    for _ in range(2):
+    for _build in range(2):
         lab_server.control.reset()
         manifests.append(lab_server.control.build_estate("bench", **params))
     _CACHE.pop("demo", None)

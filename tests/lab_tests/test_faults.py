@@ -13,7 +13,7 @@ from .conftest import ACCOUNT, OTHER_ACCOUNT, client_error, make_bucket
 def test_json_protocol_fault_fails_next_n_calls(lab, aws):
     lab.control.inject("cloudtrail", "DescribeTrails", "ThrottlingException", 400, count=2)
     ct = aws("cloudtrail")
-    for _ in range(2):
+    for _attempt in range(2):
         with pytest.raises(ClientError) as exc:
             ct.describe_trails()
         assert client_error(exc) == ("ThrottlingException", "Injected fault: ThrottlingException", 400)

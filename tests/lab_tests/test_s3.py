@@ -120,8 +120,9 @@ def test_key_policy_must_let_the_writer_use_the_key(aws, other_account_creds):
         "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))
     key = make_key(aws)  # key policy: only account 111111111111
     with pytest.raises(ClientError) as exc:
-        aws("s3", creds=other_account_creds).put_object(Bucket=BUCKET, Key="k", Body=b"x",
-                                                         ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"])
+        aws("s3", creds=other_account_creds).put_object(
+            Bucket=BUCKET, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"]
+        )
     assert client_error(exc)[::2] == ("AccessDenied", 403)
 
 

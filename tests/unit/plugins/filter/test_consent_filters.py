@@ -141,7 +141,7 @@ def _run(playbook_dir, approvals, *extra):
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook_dir / "play.yml"),
            "-e", f"@{approvals}", "-e", f"assessment_path={FIXTURES / 'assessment.json'}",
            "-e", f"test_now={NOW}", "-e", f"out_path={out}", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=playbook_dir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=playbook_dir, check=False)
     result = json.loads(out.read_text()) if out.exists() else None
     return proc, result
 

@@ -89,7 +89,7 @@ def test_not_found_maps_to_none_only_when_asked(aws):
 
 def test_paginate_follows_every_page(aws):
     kms = boto3.client("kms", region_name="us-east-1")
-    for _ in range(5):
+    for _attempt in range(5):
         kms.create_key()
     factory = make_factory()
     result = _common.paginate(factory.client("kms"), "list_keys", PaginationConfig={"PageSize": 2})
@@ -102,10 +102,10 @@ def test_recorder_is_thread_safe(aws):
     kms = factory.client("kms")
 
     def work():
-        for _ in range(10):
+        for _call in range(10):
             _common.call(kms, "list_aliases")
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
+    threads = [threading.Thread(target=work) for _worker in range(8)]
     for t in threads:
         t.start()
     for t in threads:

@@ -384,7 +384,8 @@ def test_signing_script_round_trip(signer, tmp_path):
     assert c.verify_signature(signed, allowed)[0]
     assert c.validate_consent(signed, ASSESSMENT_RAW, now=NOW, require_signature=True,
                               allowed_signers=str(allowed)) == []
-    verify = subprocess.run([*script, "verify", "-a", str(allowed), str(path)], capture_output=True, text=True)
+    verify = subprocess.run([*script, "verify", "-a", str(allowed), str(path)], capture_output=True, text=True,
+                            check=False)
     assert verify.returncode == 0, verify.stderr
     canonical = subprocess.run([*script, "canonical", str(path)], capture_output=True, text=True, check=True)
     assert canonical.stdout == c.canonical_json(signed)
@@ -393,10 +394,10 @@ def test_signing_script_round_trip(signer, tmp_path):
     sig.write_text(signed["trailguard_consent"]["signature"])
     role = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", "carol@example.com",
                            "-n", "trailguard-consent", "-s", str(sig)], input=canonical.stdout,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert role.returncode == 0, role.stderr
     for principal, namespace in (("alice@example.com", "trailguard-consent"), ("carol@example.com", "file")):
         role = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", principal,
                                "-n", namespace, "-s", str(sig)], input=canonical.stdout,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         assert role.returncode != 0

@@ -57,7 +57,7 @@ def by_name(facts):
 
 
 def test_trails_deduplicated_and_classified(estate):
-    _, facts = gather()
+    _factory, facts = gather()
     trails = by_name(facts)
     assert sorted(trails) == ["alias-ref", "eu-trail", "id-ref", "multi", "plain"]
     assert trails["multi"]["classification"] == "owned"
@@ -66,7 +66,7 @@ def test_trails_deduplicated_and_classified(estate):
     assert trails["plain"]["tags"] == {"team": "sec"}
     assert all(t["actionable"] for t in facts["trails"])
     # only the home region scanned -> the multi-region trail still appears once; from eu only -> shadow
-    _, facts_eu = gather(regions=["eu-west-1"])
+    _factory, facts_eu = gather(regions=["eu-west-1"])
     trails_eu = by_name(facts_eu)
     assert trails_eu["multi"]["classification"] == "shadow"
     assert trails_eu["multi"]["actionable"] is False
@@ -74,7 +74,7 @@ def test_trails_deduplicated_and_classified(estate):
 
 
 def test_key_references_resolved_to_arns(estate):
-    _, facts = gather()
+    _factory, facts = gather()
     trails = by_name(facts)
     arn = estate["shared"]["Arn"]
     assert {trails[n]["kms_key_arn"] for n in ("multi", "alias-ref", "id-ref")} == {arn}
@@ -103,7 +103,7 @@ def test_shared_bucket_and_key_read_once(estate):
 
 def test_api_call_budget(estate):
     """Per-resource costs of the design (the benchmark checks the account-level sum at scale)."""
-    _, facts = gather()
+    _factory, facts = gather()
     ops = facts["summary"]["api_calls"]["by_operation"]
     regions, trails, buckets, keys = (len(facts[k]) for k in ("regions", "trails", "buckets", "keys"))
     assert len(facts["api_calls"]) == facts["summary"]["api_calls"]["total"] == sum(ops.values())
@@ -128,14 +128,14 @@ def test_api_call_budget(estate):
 
 
 def test_candidate_keys_and_filters(estate):
-    _, facts = gather()
+    _factory, facts = gather()
     keys = {k["arn"]: k for k in facts["keys"]}
     assert keys[estate["spare"]["Arn"]]["candidate"] is True
     assert all(k["spec"] == "SYMMETRIC_DEFAULT" for k in facts["keys"])
-    _, facts = gather(candidate_key_tags={"purpose": "cloudtrail"})
+    _factory, facts = gather(candidate_key_tags={"purpose": "cloudtrail"})
     candidates = [k["arn"] for k in facts["keys"] if k["candidate"]]
     assert candidates == [estate["spare"]["Arn"]]
-    _, facts = gather(candidate_key_aliases=["cloudtrail-*"])
+    _factory, facts = gather(candidate_key_aliases=["cloudtrail-*"])
     assert [k["arn"] for k in facts["keys"] if k["candidate"]] == [estate["shared"]["Arn"]]
     plain = by_name(facts)["plain"]
     assert plain["recommended_action"]["action"] == "use_existing_key"
@@ -143,7 +143,7 @@ def test_candidate_keys_and_filters(estate):
 
 
 def test_trail_filter(estate):
-    _, facts = gather(trails=["plain", f"arn:aws:cloudtrail:eu-west-1:{ACCOUNT}:trail/eu-trail"])
+    _factory, facts = gather(trails=["plain", f"arn:aws:cloudtrail:eu-west-1:{ACCOUNT}:trail/eu-trail"])
     assert sorted(by_name(facts)) == ["eu-trail", "plain"]
     assert [b["name"] for b in facts["buckets"]] == ["eu-logs", "shared-logs"]
 
@@ -151,7 +151,7 @@ def test_trail_filter(estate):
 def test_access_denied_on_one_key_is_a_finding(estate):
     faults = Faults()
     faults.add("kms", "GetKeyPolicy", 400, "AccessDeniedException", match=estate["eu_key"]["KeyId"])
-    _, facts = gather(make_factory(faults))
+    _factory, facts = gather(make_factory(faults))
     eu = by_name(facts)["eu-trail"]
     assert "KEY_UNREADABLE" in [f["code"] for f in eu["findings"]]
     assert eu["compliance"] == "non_compliant"
@@ -167,7 +167,7 @@ def test_access_denied_on_one_bucket_and_missing_bucket(estate):
     boto3.client("cloudtrail", region_name="us-east-1").update_trail(Name="orphan", S3BucketName="gone-bucket-x")
     faults = Faults()
     faults.add("s3", "GetBucketPolicy", 403, "AccessDenied", match="eu-logs")
-    _, facts = gather(make_factory(faults))
+    _factory, facts = gather(make_factory(faults))
     trails = by_name(facts)
     assert "BUCKET_UNREADABLE" in [f["code"] for f in trails["eu-trail"]["findings"]]
     assert "BUCKET_NOT_FOUND" in [f["code"] for f in trails["orphan"]["findings"]]
@@ -178,7 +178,7 @@ def test_access_denied_on_one_bucket_and_missing_bucket(estate):
 def test_throttling_retried_during_inventory(estate):
     faults = Faults()
     faults.add("cloudtrail", "DescribeTrails", 400, "ThrottlingException", times=3)
-    _, facts = gather(make_factory(faults))
+    _factory, facts = gather(make_factory(faults))
     assert len(facts["trails"]) == 5
     throttled = [c for c in facts["api_calls"] if c["error_code"] == "ThrottlingException"]
     assert len(throttled) == 3
@@ -186,7 +186,7 @@ def test_throttling_retried_during_inventory(estate):
 
 
 def test_facts_are_json_and_account_is_recorded(estate):
-    _, facts = gather()
+    _factory, facts = gather()
     json.dumps(facts)
     assert facts["account_id"] == ACCOUNT
     assert {c["account"] for c in facts["api_calls"]} == {ACCOUNT}

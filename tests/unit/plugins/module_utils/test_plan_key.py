@@ -50,7 +50,7 @@ def pol(*statements):
 def meta(**overrides):
     base = {
         "Arn": KEY,
-        "KeyId": KEY.split("/")[-1],
+        "KeyId": KEY.rsplit("/", 1)[-1],
         "KeyState": "Enabled",
         "Enabled": True,
         "KeyManager": "CUSTOMER",

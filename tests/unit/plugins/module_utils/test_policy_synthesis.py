@@ -106,17 +106,17 @@ def test_bucket_statements_shape():
 
 
 def test_bucket_statements_cross_account_and_org():
-    _, write = cloudtrail_bucket_statements(BUCKET, [FOREIGN, TRAIL], "", ACCOUNT)
+    _acl, write = cloudtrail_bucket_statements(BUCKET, [FOREIGN, TRAIL], "", ACCOUNT)
     assert write["Resource"] == [
         f"arn:aws:s3:::{BUCKET}/AWSLogs/{ACCOUNT}/*",
         f"arn:aws:s3:::{BUCKET}/AWSLogs/222222222222/*",
     ]
-    _, org = cloudtrail_bucket_statements(BUCKET, [ORG_TRAIL], "logs", "333333333333", True, "o-trailguard1")
+    _acl, org = cloudtrail_bucket_statements(BUCKET, [ORG_TRAIL], "logs", "333333333333", True, "o-trailguard1")
     assert org["Resource"] == [
         f"arn:aws:s3:::{BUCKET}/logs/AWSLogs/333333333333/*", f"arn:aws:s3:::{BUCKET}/logs/AWSLogs/o-trailguard1/*",
     ]  # fmt: skip
     gov = "arn:aws-us-gov:cloudtrail:us-gov-west-1:111111111111:trail/t"
-    acl, _ = cloudtrail_bucket_statements(BUCKET, [gov], "", ACCOUNT)
+    acl, _write = cloudtrail_bucket_statements(BUCKET, [gov], "", ACCOUNT)
     assert acl["Resource"] == f"arn:aws-us-gov:s3:::{BUCKET}"
 
 

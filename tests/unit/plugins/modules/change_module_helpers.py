@@ -7,13 +7,10 @@ Imported by test_kms_cloudtrail_policy.py, test_s3_cloudtrail_policy.py and test
 import json
 
 import boto3
-import botocore.client
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from moto import mock_aws
 
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _common
 
 REGION = "us-east-1"
 WRITE_OPERATIONS = {
@@ -41,31 +38,6 @@ class ModuleExit(Exception):
         super().__init__(result.get("msg", ""))
         self.result = result
         self.failed = failed
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    """moto in-process, dummy credentials, fast retries, and a spy of every API call (name, params)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setitem(_common.RETRY_SETTINGS, "delay", 0.01)
-    monkeypatch.setitem(_common.RETRY_SETTINGS, "retries", 2)
-    calls = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def spy(self, operation_name, api_params):
-        calls.append((self.meta.service_model.service_name, operation_name, dict(api_params)))
-        return original(self, operation_name, api_params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", spy)
-    with mock_aws():
-        yield calls
 
 
 def writes(calls):

@@ -3,10 +3,9 @@
 import json
 
 import pytest
-from change_module_helpers import (  # noqa: F401
+from change_module_helpers import (
     REGION,
     account,
-    aws,
     client,
     key_policy,
     make_key,
@@ -22,7 +21,7 @@ OTHER_READER = "arn:aws:iam::222222222222:role/SecurityAudit"
 
 
 @pytest.fixture
-def estate(aws):  # noqa: F811
+def estate(aws):
     acct = account()
     app = {
         "Sid": "AppUse",
@@ -53,7 +52,7 @@ def allowed(policy, key, trail, name):
     return _policy.evaluate(policy, _policy.cloudtrail_key_requests(trail, key)[name]).allowed
 
 
-def test_patch_existing_key(estate, aws):  # noqa: F811
+def test_patch_existing_key(estate, aws):
     sha = _policy.policy_sha256(estate["original"])
     result, failed = run(main, args(estate, expected_policy_sha256=sha, readers=[OTHER_READER]))
     assert not failed, result
@@ -73,7 +72,7 @@ def test_patch_existing_key(estate, aws):  # noqa: F811
     assert entry["request_ids"] and entry["timestamps"]
 
 
-def test_second_run_is_noop(estate, aws):  # noqa: F811
+def test_second_run_is_noop(estate, aws):
     run(main, args(estate))
     n = len(writes(aws))
     result, failed = run(main, args(estate))
@@ -81,7 +80,7 @@ def test_second_run_is_noop(estate, aws):  # noqa: F811
     assert len(writes(aws)) == n
 
 
-def test_check_mode_predicts_the_real_run(estate, aws):  # noqa: F811
+def test_check_mode_predicts_the_real_run(estate, aws):
     predicted, failed = run(main, args(estate), check_mode=True, diff=True)
     assert not failed and predicted["changed"] is True
     assert writes(aws) == [] and key_policy(estate["key"]) == estate["original"]
@@ -93,14 +92,14 @@ def test_check_mode_predicts_the_real_run(estate, aws):  # noqa: F811
 
 
 def test_diff_content(estate):
-    result, _ = run(main, args(estate), check_mode=True, diff=True)
+    result, _failed = run(main, args(estate), check_mode=True, diff=True)
     diff = result["diff"]
     assert json.loads(diff["before"]) == estate["original"]
     assert "TrailGuardCloudTrailEncrypt" in diff["after"] and "TrailGuardCloudTrailEncrypt" not in diff["before"]
     assert diff["before_header"] == estate["key"]
 
 
-def test_drift_detected(estate, aws):  # noqa: F811
+def test_drift_detected(estate, aws):
     result, failed = run(main, args(estate, expected_policy_sha256="0" * 64))
     assert failed and result["findings"][0]["code"] == "DRIFT_DETECTED"
     assert writes(aws) == [] and key_policy(estate["key"]) == estate["original"]
@@ -108,7 +107,7 @@ def test_drift_detected(estate, aws):  # noqa: F811
 
 
 @pytest.mark.parametrize("state, code", [("disabled", "KEY_DISABLED"), ("pending", "KEY_PENDING_DELETION")])
-def test_unusable_key_is_refused_and_left_alone(estate, aws, state, code):  # noqa: F811
+def test_unusable_key_is_refused_and_left_alone(estate, aws, state, code):
     kms = client("kms")
     if state == "disabled":
         kms.disable_key(KeyId=estate["key"].split("/")[-1])
@@ -121,7 +120,7 @@ def test_unusable_key_is_refused_and_left_alone(estate, aws, state, code):  # no
     assert kms.describe_key(KeyId=estate["key"])["KeyMetadata"]["KeyState"] != "Enabled"
 
 
-def test_key_not_found(aws):  # noqa: F811
+def test_key_not_found(aws):
     result, failed = run(main, {"key_id": "alias/nope", "trail_arns": ["arn:aws:cloudtrail:us-east-1:1:trail/x"]})
     assert failed and result["findings"][0]["code"] == "KEY_NOT_FOUND"
 
@@ -139,7 +138,7 @@ def create_args(estate, **extra):
     return base
 
 
-def test_create_key_check_mode_then_real_then_noop(estate, aws):  # noqa: F811
+def test_create_key_check_mode_then_real_then_noop(estate, aws):
     predicted, failed = run(main, create_args(estate), check_mode=True)
     assert not failed and predicted["changed"] is True and predicted["created"] is True
     assert predicted["key_arn"] is None and writes(aws) == []
@@ -167,7 +166,7 @@ def test_create_key_check_mode_then_real_then_noop(estate, aws):  # noqa: F811
     assert again["key_arn"] == real["key_arn"] and len(writes(aws)) == n
 
 
-def test_create_refuses_alias_of_a_foreign_key(estate, aws):  # noqa: F811
+def test_create_refuses_alias_of_a_foreign_key(estate, aws):
     client("kms").create_alias(AliasName="alias/trailguard/main", TargetKeyId=estate["key"])
     aws.clear()
     result, failed = run(main, create_args(estate))
@@ -175,7 +174,7 @@ def test_create_refuses_alias_of_a_foreign_key(estate, aws):  # noqa: F811
     assert writes(aws) == []
 
 
-def test_grants_for_readers(estate, aws):  # noqa: F811
+def test_grants_for_readers(estate, aws):
     run(main, args(estate))  # CloudTrail statements first
     before = key_policy(estate["key"])
     aws.clear()
@@ -190,7 +189,7 @@ def test_grants_for_readers(estate, aws):  # noqa: F811
     assert not failed and again["changed"] is False and again["grant_ids"] == result["grant_ids"]
 
 
-def test_grant_cannot_serve_cloudtrail(estate, aws):  # noqa: F811
+def test_grant_cannot_serve_cloudtrail(estate, aws):
     result, failed = run(main, args(estate, use_grant=True, readers=[OTHER_READER]))
     assert failed and result["findings"][0]["code"] == "GRANT_CANNOT_SERVE_CLOUDTRAIL"
     assert "GranteePrincipal" in result["msg"]

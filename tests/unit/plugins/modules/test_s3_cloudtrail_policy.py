@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from change_module_helpers import REGION, account, aws, client, make_key, make_trail, run, writes  # noqa: F401
+from change_module_helpers import REGION, account, client, make_key, make_trail, run, writes
 
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _policy
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.modules.s3_cloudtrail_policy import main
@@ -39,7 +39,7 @@ def live_policy():
 
 
 @pytest.fixture
-def build(aws):  # noqa: F811
+def build(aws):
     def _build(statements=None, prefix="logs"):
         acct = account()
         policy = {"Version": "2012-10-17", "Statement": statements} if statements else None
@@ -62,7 +62,7 @@ def delivers(policy, estate, prefix="logs"):
     return all(_policy.evaluate(policy, requests[n]).allowed for n in ("acl", "write"))
 
 
-def test_adds_statements_to_a_bucket_without_policy(build, aws):  # noqa: F811
+def test_adds_statements_to_a_bucket_without_policy(build, aws):
     estate = build()
     result, failed = run(main, args(estate, expected_policy_sha256=_policy.policy_sha256("")))
     assert not failed, result
@@ -74,7 +74,7 @@ def test_adds_statements_to_a_bucket_without_policy(build, aws):  # noqa: F811
     assert result["audit"][0]["status"] == "done" and result["audit"][0]["request_ids"]
 
 
-def test_keeps_every_other_statement_and_is_idempotent(build, aws):  # noqa: F811
+def test_keeps_every_other_statement_and_is_idempotent(build, aws):
     estate = build([reader("111111111111")])
     result, failed = run(main, args(estate, expected_policy_sha256=_policy.policy_sha256(estate["original"])))
     assert result["changed"] is True
@@ -88,7 +88,7 @@ def test_keeps_every_other_statement_and_is_idempotent(build, aws):  # noqa: F81
     assert len(writes(aws)) == n
 
 
-def test_check_mode_predicts_the_real_run(build, aws):  # noqa: F811
+def test_check_mode_predicts_the_real_run(build, aws):
     estate = build([reader("111111111111")])
     predicted, failed = run(main, args(estate), check_mode=True, diff=True)
     assert not failed and predicted["changed"] is True
@@ -101,14 +101,14 @@ def test_check_mode_predicts_the_real_run(build, aws):  # noqa: F811
     assert "TrailGuardCloudTrailWrite" not in real["diff"]["before"]
 
 
-def test_drift(build, aws):  # noqa: F811
+def test_drift(build, aws):
     estate = build([reader("111111111111")])
     result, failed = run(main, args(estate, expected_policy_sha256=_policy.policy_sha256("")))
     assert failed and result["findings"][0]["code"] == "DRIFT_DETECTED"
     assert writes(aws) == [] and live_policy() == estate["original"]
 
 
-def test_blocking_deny_refused_then_amended_when_approved(build, aws):  # noqa: F811
+def test_blocking_deny_refused_then_amended_when_approved(build, aws):
     estate = build([DENY_AES])
     refused, failed = run(main, args(estate))
     assert failed and refused["findings"][0]["code"] == "BUCKET_POLICY_BLOCKS_KMS"
@@ -135,7 +135,7 @@ def test_blocking_deny_refused_then_amended_when_approved(build, aws):  # noqa: 
     assert delivers(live, estate)
 
 
-def test_default_encryption_conflict_reported_then_resolved(build, aws):  # noqa: F811
+def test_default_encryption_conflict_reported_then_resolved(build, aws):
     estate = build()
     other = make_key()
     s3 = client("s3")
@@ -168,7 +168,7 @@ def test_default_encryption_conflict_reported_then_resolved(build, aws):  # noqa
     assert not failed and final["changed"] is False and final["findings"] == []
 
 
-def test_trail_not_found(aws):  # noqa: F811
+def test_trail_not_found(aws):
     key = make_key()
     result, failed = run(
         main, {"trail_arn": f"arn:aws:cloudtrail:{REGION}:123456789012:trail/nope", "kms_key_arn": key}

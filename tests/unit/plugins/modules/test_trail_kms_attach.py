@@ -1,13 +1,13 @@
 """trail_kms_attach main() under moto: attach, no-op, check mode, diff, drift, exact UpdateTrail params."""
 
 import pytest
-from change_module_helpers import REGION, aws, make_key, make_trail, run, trail_config, writes  # noqa: F401
+from change_module_helpers import make_key, make_trail, run, trail_config, writes
 
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.modules.trail_kms_attach import main
 
 
 @pytest.fixture
-def estate(aws):  # noqa: F811
+def estate(aws):
     built = {"trail": make_trail(multi_region=True), "key": make_key(), "other_key": make_key()}
     aws.clear()  # count only the module's calls
     return built
@@ -19,7 +19,7 @@ def args(estate, **extra):
     return base
 
 
-def test_attach_sends_only_name_and_key_and_keeps_multi_region(estate, aws):  # noqa: F811
+def test_attach_sends_only_name_and_key_and_keeps_multi_region(estate, aws):
     before, logging_before = trail_config(estate["trail"])
     result, failed = run(main, args(estate, expected_kms_key_id=""))
     assert not failed, result
@@ -40,7 +40,7 @@ def test_attach_sends_only_name_and_key_and_keeps_multi_region(estate, aws):  # 
     assert result["audit"][0]["timestamps"]
 
 
-def test_second_run_is_noop(estate, aws):  # noqa: F811
+def test_second_run_is_noop(estate, aws):
     run(main, args(estate))
     n = len(writes(aws))
     result, failed = run(main, args(estate, expected_kms_key_id=""))
@@ -48,7 +48,7 @@ def test_second_run_is_noop(estate, aws):  # noqa: F811
     assert len(writes(aws)) == n
 
 
-def test_check_mode_predicts_real_run_and_writes_nothing(estate, aws):  # noqa: F811
+def test_check_mode_predicts_real_run_and_writes_nothing(estate, aws):
     before = trail_config(estate["trail"])
     predicted, failed = run(main, args(estate), check_mode=True, diff=True)
     assert not failed
@@ -67,7 +67,7 @@ def test_check_mode_predicts_real_run_and_writes_nothing(estate, aws):  # noqa: 
     }
 
 
-def test_drift_detected_writes_nothing(estate, aws):  # noqa: F811
+def test_drift_detected_writes_nothing(estate, aws):
     run(main, args(estate, kms_key_arn=estate["other_key"]))
     n = len(writes(aws))
     result, failed = run(main, args(estate, expected_kms_key_id=""))
@@ -79,7 +79,7 @@ def test_drift_detected_writes_nothing(estate, aws):  # noqa: F811
     assert result["audit"][0]["status"] == "refused"
 
 
-def test_trail_not_found(aws):  # noqa: F811
+def test_trail_not_found(aws):
     key = make_key()
     result, failed = run(
         main, {"trail_arn": "arn:aws:cloudtrail:us-east-1:123456789012:trail/nope", "kms_key_arn": key}
@@ -87,7 +87,7 @@ def test_trail_not_found(aws):  # noqa: F811
     assert failed and result["findings"][0]["code"] == "TRAIL_NOT_FOUND"
 
 
-def test_alias_is_resolved_to_the_key_arn(estate, aws):  # noqa: F811
+def test_alias_is_resolved_to_the_key_arn(estate, aws):
     from change_module_helpers import client
 
     client("kms").create_alias(AliasName="alias/ct", TargetKeyId=estate["key"])
@@ -95,7 +95,7 @@ def test_alias_is_resolved_to_the_key_arn(estate, aws):  # noqa: F811
     assert not failed and result["kms_key_id"] == estate["key"]
 
 
-def test_update_trail_error_is_mapped(estate, aws, monkeypatch):  # noqa: F811
+def test_update_trail_error_is_mapped(estate, aws, monkeypatch):
     import botocore.client
     from botocore.exceptions import ClientError
 
@@ -121,7 +121,7 @@ def test_update_trail_error_is_mapped(estate, aws, monkeypatch):  # noqa: F811
     assert result["audit"][0]["calls_done"] == [] and result["audit"][0]["calls_not_done"] == ["UpdateTrail"]
 
 
-def test_insufficient_policy_names_the_key(estate, aws, monkeypatch):  # noqa: F811
+def test_insufficient_policy_names_the_key(estate, aws, monkeypatch):
     import botocore.client
     from botocore.exceptions import ClientError
 
