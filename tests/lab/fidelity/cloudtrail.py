@@ -36,6 +36,25 @@ def _all_trails(account: str):
             yield region, trail
 
 
+def organization_trails_seen_by(account: str):
+    """Organization trails of the management account whose organization has ``account`` as a member.
+
+    AWS shows an organization trail to every member account (DescribeTrails lists it under the
+    management account's ARN, read-only); moto keeps trails per account and shows it nowhere else.
+    """
+    from moto.organizations.models import organizations_backends
+
+    for management, regions in list(organizations_backends.items()):
+        backend = regions.get("aws") if management != account else None
+        if backend is None or backend.org is None:
+            continue
+        if not any(member.id == account for member in backend.accounts):
+            continue
+        for home, trail in _all_trails(management):
+            if getattr(trail, "is_org_trail", False):
+                yield home, trail
+
+
 def find_trail_anywhere(account: str, name_or_arn: str):
     for _region, trail in _all_trails(account):
         if name_or_arn in (trail.trail_name, trail.arn):
@@ -196,7 +215,7 @@ def describe_trails(ctx):
     account, region = ctx.account, ctx.region
     trails = []
     if not names:
-        for home, trail in _all_trails(account):
+        for home, trail in [*_all_trails(account), *organization_trails_seen_by(account)]:
             if home == region or (include_shadow and trail.is_multi_region):
                 trails.append(trail)
     else:
