@@ -8,6 +8,7 @@ import boto3
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from moto import mock_aws
+from moto.ec2.models.availability_zones_and_regions import Region, RegionsAndZonesBackend
 
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.modules import cloudtrail_cmk_facts
 
@@ -61,7 +62,8 @@ def test_main_returns_facts_in_check_mode(aws, capsys):
     assert sorted(trails) == ["disabled-key", "no-key"]
     assert trails["disabled-key"]["seen_in_regions"] == ["eu-west-1", "us-east-1"]
     assert "KEY_DISABLED" in trails["disabled-key"]["blocking"]
-    assert trails["no-key"]["blocking"] == ["TRAIL_NO_KMS_KEY"]
+    # logs-bucket has no bucket policy, so CloudTrail could not deliver there either (a delivery-blocking code).
+    assert trails["no-key"]["blocking"] == ["BUCKET_POLICY_DENIES_CLOUDTRAIL", "TRAIL_NO_KMS_KEY"]
     assert trails["no-key"]["recommended_action"]["action"] == "create_key"
     assert facts["summary"]["non_compliant"] == 2
     assert facts["summary"]["findings_by_code"]["KEY_DISABLED"] == 1
@@ -70,13 +72,23 @@ def test_main_returns_facts_in_check_mode(aws, capsys):
     assert [k["arn"] for k in facts["keys"]] == [aws["Arn"]]
 
 
-def test_main_trail_filter_and_default_regions(aws, capsys):
+def test_main_trail_filter_and_default_regions(aws, capsys, monkeypatch):
+    # Without ``regions`` the module scans what DescribeRegions returns. moto returns all of its ~38
+    # regions (it ignores the opt-in filter) and scanning them all takes minutes: serve three instead.
+    enabled = ["us-west-2", "us-east-1", "eu-west-1"]
+    monkeypatch.setattr(
+        RegionsAndZonesBackend,
+        "regions",
+        [Region(name, f"ec2.{name}.amazonaws.com", "opt-in-not-required") for name in enabled],
+    )
     rc, out = run(capsys, trails=["no-key"], max_workers=4)
     assert rc == 0
     facts = out["ansible_facts"]["cloudtrail_cmk"]
     assert [t["name"] for t in facts["trails"]] == ["no-key"]
-    assert "us-east-1" in facts["regions"] and len(facts["regions"]) > 2
-    assert any(c["operation"] == "DescribeRegions" for c in facts["api_calls"])
+    assert facts["regions"] == sorted(enabled)
+    assert [c["operation"] for c in facts["api_calls"]].count("DescribeRegions") == 1
+    scanned = {c["region"] for c in facts["api_calls"] if c["operation"] == "DescribeTrails"}
+    assert scanned == set(enabled)
 
 
 def test_main_fails_cleanly_without_identity(capsys, monkeypatch):
