@@ -63,7 +63,7 @@ SEVERITY = {
     "KEY_NOT_SYMMETRIC": "critical",
     "KEY_REGION_MISMATCH": "critical",
     "KEY_POLICY_DENIES_CLOUDTRAIL": "critical",
-    "KEY_POLICY_NO_DESCRIBE": "medium",
+    "KEY_POLICY_NO_DESCRIBE": "high",
     "KEY_ROTATION_DISABLED": "low",
     "KEY_UNREADABLE": "high",
     "BUCKET_NOT_FOUND": "critical",
@@ -77,7 +77,7 @@ SEVERITY = {
     "TRAIL_LOG_VALIDATION_DISABLED": "medium",
     "ORG_TRAIL_NOT_MANAGEABLE_HERE": "info",
     "KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY": "high",
-    "BUCKET_REQUESTER_PAYS": "medium",
+    "BUCKET_REQUESTER_PAYS": "high",
     "READERS_NEED_DECRYPT": "high",
 }
 ALL_CODES = tuple(SEVERITY)
