@@ -223,10 +223,7 @@ def test_requester_pays_bucket(demo):
     assert b["requester_pays"] is True
     assert [x["name"] for x in demo.manifest["buckets"] if x["requester_pays"]] == [b["name"]]
     s3 = demo.client(b["account"], "s3", b["region"])
-    payer = s3.get_bucket_request_payment(Bucket=b["name"]).get("Payer")
-    if payer is None:
-        pytest.xfail("moto 5.2.5 does not implement Get/PutBucketRequestPayment; the lab must (issue 2)")
-    assert payer == "Requester"
+    assert s3.get_bucket_request_payment(Bucket=b["name"])["Payer"] == "Requester"  # served by the lab
     other = next(x for x in demo.manifest["buckets"] if x["exists"] and not x["requester_pays"])
     assert demo.client(other["account"], "s3", other["region"]).get_bucket_request_payment(
         Bucket=other["name"])["Payer"] == "BucketOwner"
@@ -349,29 +346,23 @@ def test_policy_problems_agree_with_the_collections_policy_evaluator(demo):
     assert mismatches == []
 
 
-# Where the lab (issue 2) does not yet fail a delivery that AWS would fail; reported, not hidden.
-LAB_DELIVERY_GAPS = {
-    "tg-key-not-symmetric": "an asymmetric key cannot GenerateDataKey",
-    "tg-requester-pays": "CloudTrail cannot deliver to a Requester Pays bucket",
-}
-
-
 def test_delivery_fails_exactly_where_the_manifest_says(demo, lab_server):
     lab_server.control.deliver()
-    wrong, gaps = [], []
+    wrong = []
     for t in demo.manifest["trails"]:
         if not t["logging"]:
             continue
         status = demo.client(t["account"], "cloudtrail", t["home_region"]).get_trail_status(Name=t["arn"])
         failed = bool(status.get("LatestDeliveryError"))
         if failed is not t["delivery_blocked"]:
-            (gaps if t["name"] in LAB_DELIVERY_GAPS else wrong).append((t["name"], status.get("LatestDeliveryError")))
+            wrong.append((t["name"], status.get("LatestDeliveryError")))
         elif not failed:
             assert status.get("LatestDeliveryTime"), t["name"]
     assert wrong == [], "\n".join(map(str, wrong))
-    if gaps:
-        pytest.xfail("lab delivers where AWS would fail: "
-                     + ", ".join(f"{n} ({LAB_DELIVERY_GAPS[n]})" for n, _ in gaps))
+    # Both of these fail in AWS and, since the lab implements them, in the lab too.
+    for name in ("tg-key-not-symmetric", "tg-requester-pays"):
+        t = demo.trail(name)
+        assert t["delivery_blocked"] and t["logging"], name
 
 
 # -- bench and none ----------------------------------------------------------------------------------
