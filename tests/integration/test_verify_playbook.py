@@ -227,7 +227,7 @@ def test_not_logging_trail_is_pending_without_waiting(mixed_run):
 
 
 def test_no_delivery_within_timeout_is_pending(mixed_run):
-    run, elapsed = mixed_run
+    run, _elapsed = mixed_run
     t = _by_name(run.json("verify/111111111111/verification.json"))["v-no-delivery"]
     assert t["verdict"] == "pending"
     assert t["polling"]["timed_out"] is True and t["polling"]["polls"] >= 2
@@ -260,15 +260,27 @@ def delayed_run(estate, tmp_path_factory, mixed_run):
     """Explicit trails, check mode; the first object arrives only a few seconds into the wait."""
     out = tmp_path_factory.mktemp("verify-delayed")
     t = estate.trails["delayed"]
-    timer = threading.Timer(8, estate.deliver, args=("delayed",))
-    timer.start()
+    stop = threading.Event()
+
+    def deliver_once_the_module_has_looked():
+        # The first object arrives only after the module's first empty look at the bucket.
+        while not stop.wait(0.5):
+            if estate.server.control.calls(ACCOUNT).get("s3:ListObjectsV2", 0) >= 1:
+                stop.wait(3)
+                estate.deliver("delayed")
+                return
+
+    estate.server.control.reset_counters()
+    watcher = threading.Thread(target=deliver_once_the_module_has_looked, daemon=True)
+    watcher.start()
     try:
         run = run_playbook("verify", estate.server, out, check=True, extra_vars={
             "trailguard_verify_wait_timeout": 90, "trailguard_verify_poll_interval": 2,
             "trailguard_verify_trails": [{"trail_arn": t["arn"], "expected_key_arn": t["key"],
                                           "attached_at": t["attached_at"], "was_logging": True}]})
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join(timeout=10)
     return run
 
 
