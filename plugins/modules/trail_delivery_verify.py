@@ -28,7 +28,7 @@ description:
   - The module never changes anything and never fails because a trail is not verified; the verify role
     turns unverified trails into a failed run.
 author:
-  - trailguard maintainers
+  - TrailGuard maintainers (@trailguard)
 options:
   trails:
     description:
@@ -45,7 +45,6 @@ options:
         description: ARN of the KMS key the trail must use (aliases are refused).
         type: str
         required: true
-        no_log: false
       attached_at:
         description:
           - UTC ISO 8601 time the key was attached (or found attached). Only log files delivered after it are
@@ -59,7 +58,6 @@ options:
       previous_kms_key_id:
         description: The trail's key before the change, copied to the result for the report.
         type: str
-        no_log: false
   wait_timeout:
     description:
       - Seconds to wait for the first log file delivered after the change. CloudTrail delivers about every
