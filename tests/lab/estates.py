@@ -647,8 +647,9 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
     rec.put_key_policy(keys["no-cloudtrail"], kp("no-cloudtrail", A, encrypt=False, describe=False))
     rec.put_key_policy(keys["no-describe"], kp("no-describe", A, describe=False))
     rec.set_encryption(buckets[b_bkey], "aws:kms", keys["bucket-key"]["arn"], bucket_key=True)
-    rec.put_bucket_policy(buckets[b_aes], bucket_policy(b_aes, writers_of_bucket[b_aes],
-                                                         extra=[deny_unless_aes256(b_aes)]))
+    rec.put_bucket_policy(
+        buckets[b_aes], bucket_policy(b_aes, writers_of_bucket[b_aes], extra=[deny_unless_aes256(b_aes)])
+    )
     aws.client(A, "s3", E).put_bucket_request_payment(
         Bucket=b_rp, RequestPaymentConfiguration={"Payer": "Requester"}
     )
