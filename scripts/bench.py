@@ -251,7 +251,7 @@ def naive_inventory_hosts(manifest: dict, resources: dict[str, dict], main_accou
     return hosts
 
 
-PROFILE_LINE = re.compile(r"^(?P<task>\S.*?) -{3,} (?P<seconds>\d+(?:\.\d+)?)s\s*$")
+PROFILE_LINE = re.compile(r"^(?P<task>\S.*?) -{2,} (?P<seconds>\d+(?:\.\d+)?)s\s*$")
 
 
 def parse_task_profile(log_text: str) -> list[tuple[str, float]]:
@@ -429,7 +429,7 @@ def naive_phase(server, manifest, work, env, forks, fraction, limit) -> dict:
     calibration = None
     if not fraction:
         # Calibrate on a small deterministic subset, then decide whether the full run fits the limit.
-        cal_fraction = min(1.0, max(0.02, 30 * len(full) / max(1, full_units)))
+        cal_fraction = min(1.0, max(0.02, 10 * len(full) / max(1, full_units)))
         cal_res = naive_resources(manifest, cal_fraction)
         tag = "full" if cal_fraction >= 1.0 else "calibration"
         print(f"Naive way: {'running' if tag == 'full' else 'calibrating'} on {resource_units(cal_res)} "

@@ -191,9 +191,11 @@ Saturday 01 January 2026  00:00:10 +0000 (0:00:01.000)       0:00:10.000 ******
 ===============================================================================
 trailguard.cloudtrail_cmk.assess : Inventory and judge the account ------ 12.34s
 Read each trail -------------------------------------------------------- 1.50s
+trailguard.cloudtrail_cmk.assess : Write the account's inventory and findings -- 48.93s
 """
     assert bench.parse_task_profile(log) == [
-        ("trailguard.cloudtrail_cmk.assess : Inventory and judge the account", 12.34), ("Read each trail", 1.5)]
+        ("trailguard.cloudtrail_cmk.assess : Inventory and judge the account", 12.34), ("Read each trail", 1.5),
+        ("trailguard.cloudtrail_cmk.assess : Write the account's inventory and findings", 48.93)]
 
 
 # --- IAM policy documents ----------------------------------------------------------------------------------------
