@@ -3,6 +3,8 @@
 import json
 
 import boto3
+import botocore.retries.bucket
+import botocore.retries.standard
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
@@ -65,9 +67,17 @@ def fake_policy(monkeypatch, force=False):
 
 
 def fast_retries(monkeypatch):
+    """Same retries (and so the same recorded attempts), without the waiting.
+
+    Besides our decorator's delays, botocore's ``adaptive`` mode sleeps twice on a throttle: the
+    exponential backoff before its own retry and the client-side token bucket it then slows down.
+    Tests assert on attempts, never on timing, so both waits are skipped.
+    """
     monkeypatch.setitem(_common.RETRY_SETTINGS, "delay", 0.01)
     monkeypatch.setitem(_common.RETRY_SETTINGS, "max_delay", 0.02)
     monkeypatch.setattr(_common, "BOTOCORE_MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+    monkeypatch.setattr(botocore.retries.bucket.TokenBucket, "acquire", lambda self, amount=1, block=True: True)
 
 
 def error_response(request, status, code, message="injected", service=None):
