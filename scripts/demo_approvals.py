@@ -111,7 +111,7 @@ def build_record(out_dir, approver, create_key_for=(), now=None):
     raw = (assess / "assessment.json").read_bytes()
     assessment = json.loads(raw)
     trails, keys = _index(assessment)
-    now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     record = dict(template["trailguard_consent"])
     entries = []
     for entry in record.get("trails") or []:
@@ -165,8 +165,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("out_dir", help="trailguard_output_dir of the assess run")
     parser.add_argument("--approver", default="demo.approver@example.com")
-    parser.add_argument("--create-key", action="append", default=[], metavar="TRAIL_NAME",
-                        help="approve create_key for this trail instead of the recommendation")
+    parser.add_argument(
+        "--create-key",
+        action="append",
+        default=[],
+        metavar="TRAIL_NAME",
+        help="approve create_key for this trail instead of the recommendation",
+    )
     parser.add_argument("--unsigned", action="store_true", help="do not sign")
     parser.add_argument("--output", help="default: OUT_DIR/approvals.yml")
     args = parser.parse_args(argv)
@@ -185,8 +190,10 @@ def main(argv=None):
             check=True,
         )
         extra = f" -e trailguard_require_signed_consent=true -e trailguard_allowed_signers_file={allowed.resolve()}"
-    print(f"apply: ansible-playbook trailguard.cloudtrail_cmk.apply -e @{output} "
-          f"-e trailguard_output_dir={out_dir.resolve()}{extra} [-i accounts.yml] [--check --diff]")
+    print(
+        f"apply: ansible-playbook trailguard.cloudtrail_cmk.apply -e @{output} "
+        f"-e trailguard_output_dir={out_dir.resolve()}{extra} [-i accounts.yml] [--check --diff]"
+    )
     return 0
 
 
