@@ -9,6 +9,9 @@ Pure Python: the assess role calls it through the ``assessment_document`` filter
 
 from __future__ import annotations
 
+import json
+import os
+
 SCHEMA_VERSION = 1
 
 # Per-account keys that go into the combined document. ``api_calls`` stays in the per-account file:
@@ -26,6 +29,34 @@ ACCOUNT_KEYS = (
     "findings",
     "summary",
 )
+
+
+# The per-account files of ``assess/<account_id>/`` (each a key of the cloudtrail_cmk facts).
+ACCOUNT_FILES = ("trails", "buckets", "keys", "trail_bucket_map", "findings", "summary", "api_calls")
+
+
+def account_file_text(value):
+    """The bytes the assess outputs are made of: sorted keys, 2-space indent, trailing newline."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_account_files(facts, output_dir):
+    """Write ``<output_dir>/<account_id>/<name>.json`` for every ACCOUNT_FILES entry; return the paths.
+
+    Each file is written to a temporary name and renamed, so a reader never sees half a file.
+    """
+    directory = os.path.join(output_dir, str(facts["account_id"]))
+    os.makedirs(directory, mode=0o750, exist_ok=True)
+    paths = []
+    for name in ACCOUNT_FILES:
+        path = os.path.join(directory, name + ".json")
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(account_file_text(facts.get(name)))
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
 
 
 class AssessmentError(ValueError):

@@ -51,6 +51,17 @@ options:
       - Size of the thread pool reading regions, trails, buckets and keys in parallel.
     type: int
     default: 10
+  output_dir:
+    description:
+      - When set, also write the account's inventory as JSON files under O(output_dir)/<account_id>/
+        (C(trails.json), C(buckets.json), C(keys.json), C(trail_bucket_map.json), C(findings.json),
+        C(summary.json), C(api_calls.json)), sorted keys, 2-space indent.
+      - The files are written on the host that runs the module (the control node with C(connection=local),
+        as the assess role runs it). Nothing is written to AWS; the files are written in check mode too,
+        since they are the assessment's output.
+      - One module run instead of seven file tasks per account is what keeps large inventories fast.
+    type: path
+    version_added: 0.1.0
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -88,6 +99,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+files:
+  description: The files written under O(output_dir) (empty when O(output_dir) is not set).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/srv/trailguard-out/assess/111111111111/trails.json"]
 ansible_facts:
   description: Facts about the account's trails.
   returned: always
@@ -553,6 +570,7 @@ from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common 
     TrailGuardError,
     module_connect,
 )
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._assessment import write_account_files
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._inventory import gather
 
 ARGUMENT_SPEC = dict(
@@ -561,6 +579,7 @@ ARGUMENT_SPEC = dict(
     candidate_key_aliases=dict(type="list", elements="str", no_log=False),
     candidate_key_tags=dict(type="dict", no_log=False),
     max_workers=dict(type="int", default=10),
+    output_dir=dict(type="path"),
 )
 
 
@@ -578,7 +597,8 @@ def main():
         )
     except TrailGuardError as e:
         module.fail_json_aws(e.exception or e, msg=e.message, api_calls=factory.recorder.calls)
-    module.exit_json(changed=False, ansible_facts={"cloudtrail_cmk": facts})
+    files = write_account_files(facts, module.params["output_dir"]) if module.params["output_dir"] else []
+    module.exit_json(changed=False, files=files, ansible_facts={"cloudtrail_cmk": facts})
 
 
 if __name__ == "__main__":
