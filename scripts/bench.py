@@ -289,6 +289,7 @@ def format_report(fig: dict) -> str:
         f"Estate: {p['accounts']} accounts x {p['regions']} regions, {fig['estate']['trails']} trails, "
         f"{fig['estate']['buckets']} buckets, {fig['estate']['keys']} keys "
         f"(built in {_fmt_s(fig['estate']['build_seconds'])})",
+        f"Simulated AWS round trip: {fig.get('aws_latency_ms', 0):g} ms per call, for both runs",
         "",
         "Ours (trailguard.cloudtrail_cmk.assess playbook):",
         f"  wall time                 {_fmt_s(ours['wall_seconds'])} (rc {ours['rc']}, forks {fig['forks']})",
@@ -475,6 +476,9 @@ def main(argv=None) -> int:
     ap.add_argument("--forks", type=int, default=0,
                     help="ansible forks for both runs (default: one per account, max 10)")
     ap.add_argument("--no-naive", action="store_true", help="skip the naive playbook")
+    ap.add_argument("--aws-latency-ms", type=float, default=50.0,
+                    help="round-trip time the lab adds to every AWS call for both runs, as a real endpoint has "
+                         "(default 50 ms; 0 measures the lab's own speed, which serialises every request)")
     ap.add_argument("--naive-fraction", type=float, default=0.0,
                     help="run the naive way on this share of each account's resources and extrapolate "
                          "(default: decided from a calibration run so the naive run stays under ~15 min)")
@@ -499,6 +503,9 @@ def main(argv=None) -> int:
         build_seconds = round(time.monotonic() - t0, 2)
         manifest = server.manifest
         env = _ansible_env(server.endpoint_url, collections, work, forks)
+        if args.aws_latency_ms > 0:
+            # Outside the lab's global lock: parallel callers overlap their waits, as they do against AWS.
+            server.control.inject("*", "*", latency=args.aws_latency_ms / 1000.0, count=-1)
         n_trails, n_buckets, n_keys = len(manifest["trails"]), len(manifest["buckets"]), len(manifest["keys"])
         n_regions = len(next(iter(manifest["accounts"].values()))["regions"])
         print(f"Estate built in {build_seconds} s: {n_trails} trails, {n_buckets} buckets, {n_keys} keys. "
@@ -530,7 +537,7 @@ def main(argv=None) -> int:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_before": load_before, "load_after": load_after},
-        "params": params, "forks": forks, "work_dir": str(work),
+        "params": params, "forks": forks, "work_dir": str(work), "aws_latency_ms": args.aws_latency_ms,
         "estate": {"trails": n_trails, "buckets": n_buckets, "keys": n_keys, "build_seconds": build_seconds,
                    "accounts": len(manifest["accounts"]), "regions": n_regions},
         "ours": ours_fig, "naive": naive_fig,

@@ -36,6 +36,7 @@ from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common 
     AccessDeniedError,
     AwsApiError,
     NotFoundError,
+    TrailGuardError,
     call,
     utcnow_iso,
 )
@@ -462,11 +463,17 @@ class Inventory:
         return any(fnmatch.fnmatchcase(n, p) for n in names for p in patterns)
 
     # --- the run --------------------------------------------------------------------------------------
-    def gather(self, regions=None, trails=None, candidate_key_aliases=None, candidate_key_tags=None):
+    def gather(self, regions=None, trails=None, candidate_key_aliases=None, candidate_key_tags=None,
+               expected_account_id=None):
         started = time.monotonic()
         self.candidate_key_aliases = list(candidate_key_aliases or [])
         self.candidate_key_tags = dict(candidate_key_tags or {})
         self.identity()
+        if expected_account_id and str(expected_account_id) != self.account:
+            raise TrailGuardError(
+                f"expected account {expected_account_id} but the credentials belong to {self.account}: "
+                "fix the role to assume or the credentials (nothing was read)"
+            )
         regions = sorted(set(regions)) if regions else self.enabled_regions()
         per_region = self.scan_regions(regions)
         trail_list = self.dedupe_trails(per_region, regions, trails)
@@ -574,11 +581,23 @@ class Inventory:
         return [jobs[a] for a in sorted(jobs)]
 
 
-def gather(factory, regions=None, trails=None, candidate_key_aliases=None, candidate_key_tags=None, max_workers=None):
-    """Inventory and judge one account; returns the ``cloudtrail_cmk`` facts dict."""
+def gather(
+    factory,
+    regions=None,
+    trails=None,
+    candidate_key_aliases=None,
+    candidate_key_tags=None,
+    max_workers=None,
+    expected_account_id=None,
+):
+    """Inventory and judge one account; returns the ``cloudtrail_cmk`` facts dict.
+
+    With ``expected_account_id``, refuses (TrailGuardError, before any other read) credentials of another account.
+    """
     return Inventory(factory, max_workers=max_workers).gather(
         regions=regions,
         trails=trails,
         candidate_key_aliases=candidate_key_aliases,
         candidate_key_tags=candidate_key_tags,
+        expected_account_id=expected_account_id,
     )

@@ -51,6 +51,12 @@ options:
       - Size of the thread pool reading regions, trails, buckets and keys in parallel.
     type: int
     default: 10
+  expected_account_id:
+    description:
+      - When set, the module fails before reading anything else if the credentials belong to another account
+        (one inventory host per account, so this catches a wrong role or profile).
+    type: str
+    version_added: 0.1.0
   output_dir:
     description:
       - When set, also write the account's inventory as JSON files under O(output_dir)/<account_id>/
@@ -579,6 +585,7 @@ ARGUMENT_SPEC = dict(
     candidate_key_aliases=dict(type="list", elements="str", no_log=False),
     candidate_key_tags=dict(type="dict", no_log=False),
     max_workers=dict(type="int", default=10),
+    expected_account_id=dict(type="str"),
     output_dir=dict(type="path"),
 )
 
@@ -594,6 +601,7 @@ def main():
             candidate_key_aliases=module.params["candidate_key_aliases"],
             candidate_key_tags=module.params["candidate_key_tags"],
             max_workers=module.params["max_workers"],
+            expected_account_id=module.params["expected_account_id"],
         )
     except TrailGuardError as e:
         module.fail_json_aws(e.exception or e, msg=e.message, api_calls=factory.recorder.calls)

@@ -134,5 +134,5 @@ def test_wrong_account_credentials_fail_clearly(demo_lab, tmp_path):
     inventory = write_inventory(tmp_path / "inv.yml", {"acct": {"trailguard_expected_account_id": "333333333333"}})
     run = run_playbook("assess", demo_lab, tmp_path, inventory=inventory)
     assert run.rc != 0
-    assert "expects account 333333333333" in run.output
+    assert "expected account 333333333333 but the credentials belong to 111111111111" in run.output
     assert not (tmp_path / "assess" / "assessment.json").exists()
