@@ -22,6 +22,8 @@ help:
 	@echo "make bench  - benchmark the assessment on the bench estate"
 
 $(STAMP): $(REQS)
+	@command -v ssh-keygen >/dev/null || { echo "installing openssh-client (ssh-keygen signs consent records)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt \
