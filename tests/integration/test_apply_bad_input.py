@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from integration.playbooks import run_playbook
+from integration.playbooks import run_playbook, two_account_inventory
 from paths import ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "approvals"
@@ -125,3 +125,17 @@ def test_bad_approvals_are_refused_before_any_write(demo_lab, assessed, name):
 
 def test_at_least_fifteen_cases():
     assert len(CASES) >= 15
+
+
+def test_refusal_stops_every_account(demo_lab, assessed):
+    """With two accounts the run_once validation failure fails both hosts before any AWS call."""
+    out = assessed[0]
+    approvals = _approvals_file(assessed, "wrong_digest.yml", {})
+    demo_lab.control.reset_counters()
+    run = run_playbook(
+        "apply", demo_lab, out, inventory=two_account_inventory(out), extra_args=["-e", f"@{approvals}"], timeout=600
+    )
+    assert run.rc != 0
+    assert "assessment_digest" in run.output
+    assert demo_lab.control.calls() == {}, demo_lab.control.calls()
+    assert "Resolve the account session" not in run.stdout
