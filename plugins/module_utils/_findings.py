@@ -386,7 +386,13 @@ def trail_status_findings(trail):
 
 
 def key_suitability(key, trail, bucket, account_id, organization_id=None):
-    """Can ``key`` serve ``trail``? ``{"suitable", "ready", "reasons"}`` (ready: policy already allows)."""
+    """Can ``key`` serve ``trail``? ``{"suitable", "ready", "reasons"}``.
+
+    suitable: the key itself can serve the trail (exists, Enabled, customer-managed, symmetric, in the
+    bucket's region, this account). ready: suitable and its policy already lets CloudTrail do everything
+    the trail needs (GenerateDataKey*, DescribeKey, and Decrypt for a bucket with an S3 Bucket Key), so
+    attaching it needs no key-policy change; ``reasons`` then lists the policy codes that are missing.
+    """
     reasons = []
     if key.get("exists") is False:
         reasons.append("KEY_NOT_FOUND")
@@ -409,7 +415,8 @@ def key_suitability(key, trail, bucket, account_id, organization_id=None):
     ready = False
     if suitable:
         codes = {f.get("code") for f in _key_policy(key, trail, bucket, organization_id)}
-        ready = "KEY_POLICY_DENIES_CLOUDTRAIL" not in codes
+        ready = not codes
+        reasons.extend(codes)
     return {"suitable": suitable, "ready": ready, "reasons": sorted(set(reasons))}
 
 
@@ -610,7 +617,7 @@ def assess(inventory):
                 verdict = key_suitability(cand, trail, bucket, account_id, organization_id)
                 suitability[arn] = verdict
                 key_out[arn]["suitability"][trail["arn"]] = verdict
-                if verdict["suitable"]:
+                if verdict["ready"]:
                     key_out[arn]["suitable_for"].append(trail["arn"])
         action = recommend(trail, bucket, compliance, suitability, keys, usage)
         if compliance == COMPLIANT:

@@ -294,10 +294,28 @@ def test_recommend_existing_ready_key_over_one_needing_statements():
     assert action["key_arn"] == KEY2
     keys = {k["arn"]: k for k in result["keys"]}
     assert keys[KEY2]["suitability"][TRAIL] == {"suitable": True, "ready": True, "reasons": []}
-    assert keys[KEY]["suitability"][TRAIL] == {"suitable": True, "ready": False, "reasons": []}
+    assert keys[KEY]["suitability"][TRAIL] == {
+        "suitable": True, "ready": False, "reasons": ["KEY_POLICY_DENIES_CLOUDTRAIL"]}
     assert keys[KEY_EU]["suitability"][TRAIL]["reasons"] == ["KEY_REGION_MISMATCH"]
     assert keys[KEY_EU]["suitable_for"] == []
+    assert keys[KEY]["suitable_for"] == []
     assert keys[KEY2]["suitable_for"] == [TRAIL]
+
+
+@pytest.mark.parametrize("code", ["KEY_POLICY_NO_DESCRIBE", "KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY"])
+def test_a_key_missing_any_cloudtrail_permission_is_not_ready(code):
+    """Its own trail's broken key must not be recommended as 'already allows CloudTrail'."""
+    inv = inventory()
+    _key(policy={"_key_findings": [code]})(inv)
+    result = _findings.assess(inv)
+    [trail] = result["trails"]
+    [key_out] = [k for k in result["keys"] if k["arn"] == KEY]
+    assert key_out["suitability"][TRAIL] == {"suitable": True, "ready": False, "reasons": [code]}
+    assert key_out["suitable_for"] == []
+    assert trail["compliance"] == "non_compliant"
+    assert trail["recommended_action"]["action"] == "use_existing_key"
+    assert trail["recommended_action"]["key_arn"] == KEY
+    assert trail["recommended_action"]["reason"].endswith("its policy needs the TrailGuard statements")
 
 
 @pytest.mark.parametrize(
