@@ -26,9 +26,11 @@ from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _s3
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
     AwsApiError,
+    ClientFactory,
     TrailGuardError,
     call,
     error_code,
+    module_connect,
     paginate,
     utcnow_iso,
 )
@@ -544,3 +546,19 @@ def _explain_attach_error(factory, trail, key_arn, code, message, params):
             organization_id=params.get("organization_id"),
         )
     return _plan_attach.explain_update_trail_error(code, message, trail, key_arn, diagnosis)
+
+
+def run_module(module, runner):
+    """The body every change module's ``main()`` shares: one client factory, the runner, errors mapped.
+
+    ``runner`` is ``run_key``, ``run_bucket`` or ``run_attach``. An ``ApplyFailed`` carries the partial result
+    (audit, calls done and not done) into the failure; any other AWS error is reported with its details.
+    """
+    factory = ClientFactory(module_connect(module), default_region=module.region)
+    try:
+        result = runner(factory, module.params, check_mode=module.check_mode, want_diff=module._diff)
+    except ApplyFailed as exc:
+        module.fail_json(msg=exc.message, **exc.result)
+    except AwsApiError as exc:
+        module.fail_json_aws(exc.exception or exc, msg=exc.message)
+    module.exit_json(**result)

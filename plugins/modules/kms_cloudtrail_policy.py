@@ -242,12 +242,7 @@ diff:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._apply_runner import ApplyFailed, run_key
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
-    AwsApiError,
-    ClientFactory,
-    module_connect,
-)
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._apply_runner import run_key, run_module
 
 ARGUMENT_SPEC = dict(
     mode=dict(type="str", choices=["use_existing_key", "create_key"], default="use_existing_key"),
@@ -276,14 +271,7 @@ def main():
         required_if=[("mode", "use_existing_key", ["key_id"]), ("mode", "create_key", ["alias"])],
         supports_check_mode=True,
     )
-    factory = ClientFactory(module_connect(module), default_region=module.region)
-    try:
-        result = run_key(factory, module.params, check_mode=module.check_mode, want_diff=module._diff)
-    except ApplyFailed as exc:
-        module.fail_json(msg=exc.message, **exc.result)
-    except AwsApiError as exc:
-        module.fail_json_aws(exc.exception or exc, msg=exc.message)
-    module.exit_json(**result)
+    run_module(module, run_key)
 
 
 if __name__ == "__main__":

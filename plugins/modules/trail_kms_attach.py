@@ -120,12 +120,7 @@ diff:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._apply_runner import ApplyFailed, run_attach
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
-    AwsApiError,
-    ClientFactory,
-    module_connect,
-)
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._apply_runner import run_attach, run_module
 
 ARGUMENT_SPEC = dict(
     trail_arn=dict(type="str", required=True),
@@ -138,14 +133,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    factory = ClientFactory(module_connect(module), default_region=module.region)
-    try:
-        result = run_attach(factory, module.params, check_mode=module.check_mode, want_diff=module._diff)
-    except ApplyFailed as exc:
-        module.fail_json(msg=exc.message, **exc.result)
-    except AwsApiError as exc:
-        module.fail_json_aws(exc.exception or exc, msg=exc.message)
-    module.exit_json(**result)
+    run_module(module, run_attach)
 
 
 if __name__ == "__main__":
