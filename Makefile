@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/runtime.txt requirements/lab.txt requirements/test.txt requirements/constraints.txt
 export PYTHONPATH := $(CURDIR)/tests
-export ANSIBLE_COLLECTIONS_PATH = $(shell $(PY) tests/paths.py)
+export ANSIBLE_COLLECTIONS_PATH := $(shell $(PYTHON) tests/paths.py)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_WORKERS ?= 2
 
