@@ -374,7 +374,7 @@ def _ansible_env(endpoint_url: str, collections: Path, tmp: Path, forks: int) ->
 def _run(cmd: list[str], env: dict, log: Path) -> tuple[int, float]:
     started = time.monotonic()
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
     return proc.returncode, time.monotonic() - started
 
 
@@ -465,7 +465,7 @@ def naive_phase(server, manifest, work, env, forks, fraction, limit) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--accounts", type=int, default=10)
     ap.add_argument("--regions", type=int, default=4)

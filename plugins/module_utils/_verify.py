@@ -462,8 +462,8 @@ def judge(spec: dict, observed: dict) -> dict:
                                   matching)
         checks.append(_check("log_objects", UNKNOWN, "NO_NEW_LOG_OBJECT", message, pending_remediation(logging),
                              "medium", spec["trail_arn"]))
-    return {"verdict": verdict, "message": message, "checks": checks, "errors": [_finding(c) for c in checks
-                                                                                  if c["status"] in (FAIL, UNKNOWN)]}
+    errors = [_finding(c) for c in checks if c["status"] in (FAIL, UNKNOWN)]
+    return {"verdict": verdict, "message": message, "checks": checks, "errors": errors}
 
 
 def pending_message(spec, trail, logging, evidence, polling, shared_same_key, matching) -> str:

@@ -145,7 +145,7 @@ def _by_name(doc):
 
 
 def test_run_fails_after_writing_every_output(mixed_run):
-    run, _ = mixed_run
+    run, _details = mixed_run
     assert run.rc != 0
     assert "2 failed and 2 pending of 5 trails in account 111111111111" in run.output
     for rel in ("verify/111111111111/verification.json", "verify/verification.json", "verify/report.html",
@@ -158,13 +158,13 @@ def test_run_fails_after_writing_every_output(mixed_run):
 
 
 def test_only_changed_and_unchanged_trails_of_this_account(mixed_run):
-    run, _ = mixed_run
+    run, _details = mixed_run
     doc = run.json("verify/111111111111/verification.json")
     assert sorted(_by_name(doc)) == sorted(f"v-{n}" for n in SCENARIOS)
 
 
 def test_good_trail_verified_from_delivered_objects(mixed_run, estate):
-    run, _ = mixed_run
+    run, _details = mixed_run
     t = _by_name(run.json("verify/111111111111/verification.json"))["v-good"]
     key = estate.trails["good"]["key"]
     assert t["verdict"] == "verified", t["message"]
@@ -180,7 +180,7 @@ def test_good_trail_verified_from_delivered_objects(mixed_run, estate):
 
 
 def test_digests_and_pre_change_objects_reported_not_judged(mixed_run, estate):
-    run, _ = mixed_run
+    run, _details = mixed_run
     t = _by_name(run.json("verify/111111111111/verification.json"))["v-good"]
     pre = set(estate.trails["good"]["pre_change_keys"])
     judged_keys = {o["key"] for o in t["evidence"]["objects"]}
@@ -196,7 +196,7 @@ def test_digests_and_pre_change_objects_reported_not_judged(mixed_run, estate):
 
 
 def test_key_disabled_after_attach_fails_with_delivery_error(mixed_run):
-    run, _ = mixed_run
+    run, _details = mixed_run
     t = _by_name(run.json("verify/111111111111/verification.json"))["v-key-disabled"]
     assert t["verdict"] == "failed"
     codes = {e["code"]: e for e in t["errors"]}
@@ -209,7 +209,7 @@ def test_key_disabled_after_attach_fails_with_delivery_error(mixed_run):
 
 
 def test_bucket_policy_denying_writes_fails(mixed_run):
-    run, _ = mixed_run
+    run, _details = mixed_run
     t = _by_name(run.json("verify/111111111111/verification.json"))["v-bucket-denied"]
     assert t["verdict"] == "failed"
     codes = {e["code"]: e for e in t["errors"]}
@@ -219,7 +219,7 @@ def test_bucket_policy_denying_writes_fails(mixed_run):
 
 
 def test_not_logging_trail_is_pending_without_waiting(mixed_run):
-    run, _ = mixed_run
+    run, _details = mixed_run
     t = _by_name(run.json("verify/111111111111/verification.json"))["v-not-logging"]
     assert t["verdict"] == "pending"
     assert "not logging" in t["message"]
@@ -237,7 +237,7 @@ def test_no_delivery_within_timeout_is_pending(mixed_run):
 
 
 def test_reports_show_keys_evidence_and_remediation(mixed_run, estate):
-    run, _ = mixed_run
+    run, _details = mixed_run
     md, html = run.text("verify/report.md"), run.text("verify/report.html")
     for name, verdict in [("v-good", "verified"), ("v-key-disabled", "failed"), ("v-no-delivery", "pending")]:
         assert f"### {name}: {verdict}" in md
