@@ -10,7 +10,7 @@ from .accounts import DEFAULT_ACCOUNT_ID
 from .app import LabApp
 from .control import LabControl
 from .delivery import DeliveryLoop
-from .routes import ControlRoutes, build_estate
+from .routes import ControlRoutes, build_estate, reset_all
 from .state import DEFAULT_REGIONS, LabState
 
 log = logging.getLogger("lab")
@@ -38,7 +38,11 @@ def _install_patches() -> None:
 
 
 class LabServer:
-    """``with LabServer() as lab: boto3.client("cloudtrail", endpoint_url=lab.endpoint_url, ...)``."""
+    """``with LabServer() as lab: boto3.client("cloudtrail", endpoint_url=lab.endpoint_url, ...)``.
+
+    One lab per process at a time: moto keeps its state per process, so starting a lab resets it (and a
+    second lab running at the same time in the same process would share it).
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, delivery_interval: float | None = None,
                  estate: str | None = None, estate_params: dict | None = None, regions=DEFAULT_REGIONS,
@@ -81,6 +85,9 @@ class LabServer:
         self._thread.start()
         self.state.endpoint_url = self.endpoint_url
         self.control = LabControl(self.endpoint_url)
+        # moto's backends are process-wide: a lab started after another one in the same process (pytest
+        # runs several test modules per worker) must not inherit its accounts, keys, buckets and trails.
+        reset_all(self.state)
         try:
             if self.estate:
                 self.manifest = build_estate(self.state, self.estate, self.estate_params)
