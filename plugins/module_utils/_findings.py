@@ -421,9 +421,15 @@ def key_suitability(key, trail, bucket, account_id, organization_id=None):
 
 
 def _rank(key, trail, ready, usage):
+    """Order of preference among suitable keys: the minimal change first.
+
+    The trail's own key, when it is usable and only its policy lacks our statements, beats moving the
+    trail to another key (a new key changes who can decrypt its logs); then keys whose policy already
+    allows CloudTrail; then rotation on, keys other trails already use, and the ARN for determinism.
+    """
     return (
-        not ready,
         key["arn"] != trail.get("kms_key_arn"),
+        not ready,
         key.get("rotation_enabled") is not True,
         -usage.get(key["arn"], 0),
         key["arn"],

@@ -382,3 +382,14 @@ def test_assess_does_not_mutate_its_input():
 def test_blocking_codes_are_documented_subset():
     assert set(_findings.ALL_CODES) >= _findings.BLOCKING_CODES
     assert set(_findings.ALL_CODES) >= _findings.CONDITIONALLY_BLOCKING_CODES
+
+
+def test_recommend_patching_the_trails_own_usable_key_over_moving_it():
+    """Minimal change: the trail's own key lacks only DescribeKey; a ready key elsewhere is not preferred."""
+    inv = inventory()
+    inv["keys"] = {KEY: key(KEY, policy={"_key_findings": ["KEY_POLICY_NO_DESCRIBE"]}), KEY2: key(KEY2)}
+    result = _findings.assess(inv)
+    action = result["trails"][0]["recommended_action"]
+    assert action["action"] == "use_existing_key"
+    assert action["key_arn"] == KEY
+    assert action["reason"].endswith("its policy needs the TrailGuard statements")
