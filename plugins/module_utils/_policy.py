@@ -1121,17 +1121,127 @@ def _read_denied(policy: dict, reader: str, sample: str) -> bool:
     return evaluate(policy, request).decision == "explicit_deny"
 
 
+# --- identity (IAM) policies: the account's own principals --------------------------------------
+
+
+def identity_policy(document: str | dict | None) -> dict | None:
+    """An IAM identity policy as a resource policy that names every principal (``Principal: "*"``).
+
+    Identity policies have no Principal: the policy applies to the principal it is attached to, so
+    evaluating it with ``Principal: "*"`` for that principal is the same evaluation. Returns None
+    for an unparsable document or one with Principal / NotPrincipal (not an identity policy).
+    """
+    try:
+        parsed = _parse(document)
+    except PolicyError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    statements = parsed.get("Statement")
+    statements = statements if isinstance(statements, list) else [statements]
+    if any(not isinstance(s, dict) or "Principal" in s or "NotPrincipal" in s for s in statements):
+        return None
+    try:
+        return load_policy({"Version": parsed.get("Version", POLICY_VERSION),
+                            "Statement": [dict(s, Principal="*") for s in statements]})
+    except PolicyError:
+        return None
+
+
+def _unconditional(policy: dict) -> dict:
+    return {**policy, "Statement": [{k: v for k, v in s.items() if k != "Condition"} for s in policy["Statement"]]}
+
+
+def identity_allows(
+    identity: dict,
+    action: str,
+    resource: str,
+    context: dict | None = None,
+    allow_conditions_met: bool = False,
+) -> bool:
+    """Whether an IAM principal's own policies allow ``action`` on ``resource``.
+
+    ``identity``: ``{"arn": ..., "policies": [document, ...], "permissions_boundary": document or None}``
+    (inline, attached managed and group policies together). An explicit Deny whose conditions hold for
+    ``context`` wins; otherwise an Allow is needed, and within a permissions boundary as well.
+    ``allow_conditions_met=True`` takes the Allow statements' conditions as met (the principal *may*
+    meet them: the right reading for "who can read the logs today").
+    """
+    principal = {"AWS": identity["arn"]}
+    request = Request(principal, action, resource, dict(context or {}))
+    loose = Request(principal, action, resource, {})
+
+    def allows(documents: Iterable) -> bool:
+        allowed = False
+        for document in documents:
+            policy = identity_policy(document)
+            if policy is None:
+                continue
+            if evaluate(policy, request).decision == "explicit_deny":
+                return False
+            if allow_conditions_met:
+                allowed = allowed or evaluate(_unconditional(policy), loose).allowed
+            else:
+                allowed = allowed or evaluate(policy, request).allowed
+        return allowed
+
+    if not allows(identity.get("policies") or []):
+        return False
+    boundary = identity.get("permissions_boundary")
+    return boundary is None or allows([boundary])
+
+
+def identity_log_readers(
+    identities: Iterable[dict],
+    bucket: str,
+    s3_key_prefix: str | None,
+    account_id: str,
+    bucket_policy: str | dict | None = None,
+    partition: str = "aws",
+) -> list[str]:
+    """The account's own IAM principals whose policies let them s3:GetObject the trail's log files.
+
+    For a bucket of the principals' own account: the identity policies must allow (their Allow
+    conditions taken as met) and the bucket policy must not explicitly deny. Sorted ARNs.
+    """
+    sample = f"arn:{partition}:s3:::{bucket}/{log_object_key(s3_key_prefix, account_id, 'us-east-1')}"
+    loaded = load_policy(bucket_policy) if bucket_policy is not None else None
+    readers = []
+    for identity in identities:
+        arn = identity["arn"]
+        context = _reader_context(arn)
+        if not identity_allows(identity, "s3:GetObject", sample, context, allow_conditions_met=True):
+            continue
+        if loaded is not None and _read_denied(loaded, arn, sample):
+            continue
+        readers.append(arn)
+    return sorted(set(readers))
+
+
+def _names_directly(statement: dict, arn: str) -> bool:
+    """Whether a key policy statement's Principal names ``arn`` itself (or ``*``), not via the account."""
+    if "Principal" not in statement:
+        return False
+    entries = _principal_map(statement["Principal"], "Principal").get("AWS", [])
+    return any(e == "*" or (not _is_account_root(_aws_principal_arn(e)) and _aws_entry_matches(
+        _aws_principal_arn(e), arn, exact=False)) for e in entries)
+
+
 def readers_without_decrypt(
     key_policy: str | dict | None,
     key_arn: str,
     readers: Iterable[str],
     trail_arn: str | None = None,
+    identities: dict | None = None,
 ) -> list[str]:
     """The ``readers`` the key policy does not allow kms:Decrypt of CloudTrail log files.
 
-    Principals of the key's account are covered by the account-root statement (IAM delegation):
-    their IAM policies must still allow kms:Decrypt. ``trail_arn`` sets the encryption context;
-    by default a trail of the key's account and region.
+    Without ``identities``, principals of the key's account are taken as covered by the account-root
+    statement (IAM delegation). ``identities`` (ARN -> the principal's IAM policies, see
+    :func:`identity_allows`) settles that: a principal the key policy covers only through the account
+    must also be allowed kms:Decrypt by its own policies (conditions evaluated: the request is S3's
+    Decrypt on the reader's behalf, ``kms:ViaService`` = ``s3.<region>.amazonaws.com``).
+    ``trail_arn`` sets the encryption context; by default a trail of the key's account and region.
     """
     loaded = load_policy(key_policy)
     try:
@@ -1139,14 +1249,24 @@ def readers_without_decrypt(
     except ArnError as exc:
         raise PolicyError(str(exc)) from exc
     trail = trail_arn or f"arn:{key['partition']}:cloudtrail:{key['region']}:{key['account']}:trail/trailguard-sample"
+    identities = identities or {}
     missing = []
     for reader in readers:
         context = {
             **_reader_context(reader),
             "kms:EncryptionContext:aws:cloudtrail:arn": trail,
             "kms:EncryptionContextKeys": ["aws:cloudtrail:arn"],
+            "kms:ViaService": f"s3.{key['region']}.amazonaws.com",
         }
-        if not evaluate(loaded, Request(_reader_principal(reader), "kms:Decrypt", key_arn, context)).allowed:
+        decision = evaluate(loaded, Request(_reader_principal(reader), "kms:Decrypt", key_arn, context))
+        if not decision.allowed:
+            missing.append(reader)
+            continue
+        identity = identities.get(reader)
+        if identity is None or _principal_account(reader) != key["account"]:
+            continue
+        direct = any(_names_directly(_statement_by_ref(loaded, ref), reader) for ref in decision.allowing)
+        if not direct and not identity_allows(identity, "kms:Decrypt", key_arn, context):
             missing.append(reader)
     return missing
 
