@@ -27,6 +27,7 @@ ACCOUNT_KEYS = (
     "keys",
     "trail_bucket_map",
     "findings",
+    "iam",
     "summary",
 )
 

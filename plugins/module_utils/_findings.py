@@ -484,33 +484,84 @@ def _action(action, key_arn, region, reason):
 # --- readers and the trail -> bucket map ------------------------------------------------------------------
 
 
-def readers_findings(trail, bucket, target_key, account_id, action):
-    """(readers, findings): who reads the logs today, and those the target key would lock out."""
-    if not bucket or bucket.get("policy") is None:
-        return [], []
-    try:
-        readers = list(
-            _policy.log_readers(bucket["policy"], bucket["name"], trail.get("s3_key_prefix") or "", account_id)
-        )
-    except _policy.PolicyError:
-        return [], []
+NEW_KEY_PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
+READER_SOURCE_BUCKET_POLICY = "bucket_policy"
+READER_SOURCE_IAM = "iam"
+
+
+def log_reader_sources(trail, bucket, account_id, iam=None):
+    """``{principal: [sources]}``: who reads the trail's logs today, by bucket policy and by own IAM policies.
+
+    IAM readers are the account's own roles and users (``iam["principals"]``) whose identity policies
+    allow s3:GetObject on the log path, counted only for a bucket of this account (a bucket of another
+    account must grant them in its own policy, which the bucket-policy readers cover).
+    """
+    if not bucket:
+        return {}
+    prefix = trail.get("s3_key_prefix") or ""
+    sources = {}
+    if bucket.get("policy") is not None:
+        try:
+            for reader in _policy.log_readers(bucket["policy"], bucket["name"], prefix, account_id):
+                sources.setdefault(reader, []).append(READER_SOURCE_BUCKET_POLICY)
+        except _policy.PolicyError:
+            pass
+    principals = (iam or {}).get("principals") or []
+    if principals and bucket.get("owned_by_account") and bucket.get("exists", True):
+        try:
+            for reader in _policy.identity_log_readers(principals, bucket["name"], prefix, account_id,
+                                                       bucket.get("policy")):
+                sources.setdefault(reader, []).append(READER_SOURCE_IAM)
+        except _policy.PolicyError:
+            pass
+    return {reader: sources[reader] for reader in sorted(sources)}
+
+
+def readers_findings(trail, bucket, target_key, account_id, action, iam=None):
+    """(sources, findings): who reads the logs today (``log_reader_sources``), and those the target key
+    would lock out. A principal whose own IAM policies we read must also be allowed kms:Decrypt by them
+    when the key policy covers it only through the account (IAM delegation)."""
+    sources = log_reader_sources(trail, bucket, account_id, iam)
+    readers = list(sources)
     if not readers:
-        return [], []
+        return {}, []
+    identities = {p["arn"]: p for p in (iam or {}).get("principals") or []}
     if target_key is not None and target_key.get("policy") is not None:
-        missing = list(_policy.readers_without_decrypt(target_key["policy"], target_key["arn"], readers))
+        missing = list(
+            _policy.readers_without_decrypt(
+                target_key["policy"], target_key["arn"], readers, trail_arn=trail["arn"], identities=identities
+            )
+        )
         key_name = target_key["arn"]
     elif action == ACTION_CREATE:
-        missing, key_name = readers, "the new key"
+        # The new key's policy delegates to IAM (account root statement): a principal of this account
+        # keeps access only when its own policies allow kms:Decrypt on any key of the region.
+        region = (bucket or {}).get("region") or trail.get("home_region")
+        placeholder = f"arn:aws:kms:{region}:{account_id}:key/{NEW_KEY_PLACEHOLDER}"
+        missing = [
+            r for r in readers
+            if r not in identities
+            or _policy.readers_without_decrypt(
+                _policy.new_key_policy(account_id, [trail["arn"]]), placeholder, [r], trail_arn=trail["arn"],
+                identities=identities,
+            )
+        ]
+        key_name = "the new key"
     else:
-        return readers, []
+        return sources, []
     if not missing:
-        return readers, []
-    return readers, [
+        return sources, []
+
+    def label(reader):
+        how = " and ".join("IAM policy" if s == READER_SOURCE_IAM else "bucket policy" for s in sources[reader])
+        return f"{reader} (via {how})"
+
+    return sources, [
         finding(
             "READERS_NEED_DECRYPT",
             key_name if target_key is None else target_key["arn"],
             f"{len(missing)} principal(s) read trail {trail['name']}'s logs in {bucket['name']} today and would lose "
-            f"access under {key_name} without kms:Decrypt: {', '.join(sorted(missing))}.",
+            f"access under {key_name} without kms:Decrypt: {', '.join(label(r) for r in sorted(missing))}.",
             "Add the TrailGuardLogReadersDecrypt statement (kms:Decrypt for these principals, conditioned on the "
             "CloudTrail encryption context) to the key policy before switching the trail.",
         )
@@ -567,6 +618,7 @@ def assess(inventory):
     organization_id = inventory.get("organization_id")
     buckets = inventory.get("buckets") or {}
     keys = inventory.get("keys") or {}
+    iam = inventory.get("iam")
     trails = [dict(t) for t in inventory.get("trails") or []]
     usage = {}
     for t in trails:
@@ -632,8 +684,8 @@ def assess(inventory):
             target = keys.get(action["key_arn"])
         else:
             target = None
-        readers, reader_findings = (
-            ([], []) if member_view else readers_findings(trail, bucket, target, account_id, action["action"])
+        reader_sources, reader_findings = (
+            ({}, []) if member_view else readers_findings(trail, bucket, target, account_id, action["action"], iam)
         )
         findings += reader_findings
         trail.update(
@@ -642,7 +694,8 @@ def assess(inventory):
                 "blocking": sorted(set(blocking)),
                 "findings": findings,
                 "recommended_action": action,
-                "log_readers": sorted(readers),
+                "log_readers": sorted(reader_sources),
+                "log_reader_sources": reader_sources,
             }
         )
         excerpt_key = trail.get("kms_key_arn") or action.get("key_arn")
@@ -663,6 +716,22 @@ def assess(inventory):
         "keys": [key_out[a] for a in sorted(key_out)],
         "trail_bucket_map": trail_bucket_map,
         "findings": all_findings,
+        "iam": iam_summary(iam, trails),
+    }
+
+
+def iam_summary(iam, trails):
+    """What the reader analysis knew of the account's IAM: read or not (and why), principals, IAM readers."""
+    iam = iam or {}
+    principals = iam.get("principals") or []
+    readers = sorted({r for t in trails for r, src in (t.get("log_reader_sources") or {}).items()
+                      if READER_SOURCE_IAM in src})
+    return {
+        "read": bool(iam.get("read")),
+        "principals": len(principals),
+        "read_errors": list(iam.get("read_errors") or []),
+        "log_readers": readers,
+        "unresolved_policies": sorted({a for p in principals for a in p.get("unresolved") or []}),
     }
 
 
@@ -688,4 +757,6 @@ def summarize(verdict):
         "buckets": len(verdict["buckets"]),
         "keys": len(verdict["keys"]),
         "candidate_keys": sum(1 for k in verdict["keys"] if k.get("candidate")),
+        "iam_read": bool((verdict.get("iam") or {}).get("read")),
+        "iam_principals": (verdict.get("iam") or {}).get("principals", 0),
     }

@@ -13,7 +13,9 @@ is read once however many trails share it. API-call budget per account (checked 
 * per bucket: 8 reads (policy, ACL, encryption, versioning, object lock, lifecycle, ownership
   controls, request payment) + HeadBucket only when ListBuckets did not say the region;
 * per key: DescribeKey, GetKeyPolicy, GetKeyRotationStatus, ListResourceTags (AWS-managed keys:
-  DescribeKey + GetKeyPolicy).
+  DescribeKey + GetKeyPolicy);
+* per account: iam GetAccountAuthorizationDetails (one call per 1,000 roles, users, groups and
+  policies), for the principals that read the logs through their own IAM policies.
 
 AccessDenied on a resource is recorded on it (``read_errors``) and judged by ``_findings`` as
 *_UNREADABLE; it never fails the run. Only the identity call failing is fatal.
@@ -29,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _arn
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _cloudtrail
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _findings
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _iam
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _kms
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _policy
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _s3
@@ -244,6 +247,14 @@ class Inventory:
             return None
 
     # --- per-resource readers ---------------------------------------------------------------------
+    def read_iam(self, _job=None):
+        """The account's roles and users with their identity policies (``_iam.principals``)."""
+        try:
+            details = _iam.account_authorization_details(self.factory.client("iam"))
+        except AwsApiError as exc:
+            return {"read": False, "principals": [], "read_errors": [_read_error(exc)]}
+        return {"read": True, "principals": jsonable(_iam.principals(details)), "read_errors": []}
+
     def read_trail(self, trail):
         client = self.factory.client("cloudtrail", trail["home_region"])
         arn = trail["arn"]
@@ -502,14 +513,19 @@ class Inventory:
         bucket_names = sorted({t["s3_bucket_name"] for t in ours if t["s3_bucket_name"]})
         key_jobs = self._key_jobs(per_region, ours)
 
+        # One pool for every read: IAM first (one long paginated call), then trails, tags, buckets, keys.
         jobs = (
-            [(self.read_trail, t) for t in trail_list]
+            [(self.read_iam, None)]
+            + [(self.read_trail, t) for t in trail_list]
             + [(self.read_tags, j) for j in tag_jobs]
             + [(self.read_bucket, b) for b in bucket_names]
+            + [(self.read_key, k) for k in key_jobs]
         )
         results = self._map(lambda job: job[0](job[1]), jobs)
-        buckets = {b["name"]: b for b in results[len(trail_list) + len(tag_jobs) :]}
-        keys = {k["arn"]: k for k in self._map(self.read_key, key_jobs) if k is not None}
+        iam = results[0]
+        first_bucket = 1 + len(trail_list) + len(tag_jobs)
+        buckets = {b["name"]: b for b in results[first_bucket : first_bucket + len(bucket_names)]}
+        keys = {k["arn"]: k for k in results[first_bucket + len(bucket_names) :] if k is not None}
         for t in trail_list:
             if t["kms_key_arn"] is None and t["kms_key_id"] and t["classification"] != ORG_MEMBER_VIEW:
                 t["kms_key_unresolved"] = True
@@ -522,6 +538,7 @@ class Inventory:
             "trails": [jsonable(t) for t in trail_list],
             "buckets": buckets,
             "keys": keys,
+            "iam": iam,
         }
         verdict = _findings.assess(inventory)
         calls = self.factory.recorder.calls
@@ -544,6 +561,7 @@ class Inventory:
             "keys": verdict["keys"],
             "trail_bucket_map": verdict["trail_bucket_map"],
             "findings": verdict["findings"],
+            "iam": verdict["iam"],
             "summary": summary,
             "api_calls": calls,
             "generated_at": utcnow_iso(),

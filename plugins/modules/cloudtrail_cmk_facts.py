@@ -298,10 +298,20 @@ ansible_facts:
               sample: {action: use_existing_key, key_arn: "arn:aws:kms:us-east-1:111111111111:key/1234",
                        region: us-east-1, reason: suitable customer-managed key in the bucket's region}
             log_readers:
-              description: "Principals the bucket policy lets read the trail's logs."
+              description:
+                - "Principals that read the trail's logs today: those the bucket policy grants s3:GetObject on
+                  the log path, and the account's own roles and users whose IAM policies allow it (bucket of
+                  this account only)."
+                - Each is checked for kms:Decrypt under the recommended key (READERS_NEED_DECRYPT).
               type: list
               elements: str
               returned: always
+            log_reader_sources:
+              description: Each log reader and how it reads today, C(bucket_policy) and/or C(iam).
+              type: dict
+              returned: always
+              sample: {"arn:aws:iam::111111111111:role/LogPipelineReader": [iam],
+                       "arn:aws:iam::222222222222:role/SiemLogReader": [bucket_policy]}
         buckets:
           description: One item per bucket used by the trails (read once), sorted by name.
           type: list
@@ -548,10 +558,23 @@ ansible_facts:
               statement: null
               trail: "arn:aws:cloudtrail:us-east-1:111111111111:trail/main"
               account_id: "111111111111"
+        iam:
+          description:
+            - What the reader analysis knew of the account's IAM, from one paginated
+              GetAccountAuthorizationDetails (roles, users, groups, managed policies).
+            - C(read) is false when IAM could not be read (C(read_errors) says why); readers through IAM are
+              then unknown and only the bucket policy's readers are checked.
+            - C(log_readers) lists the roles and users that read some trail's logs through their IAM policies;
+              C(unresolved_policies) the attached policies whose document was not returned (judged without them).
+          type: dict
+          returned: always
+          sample: {read: true, principals: 42, read_errors: [], log_readers: ["arn:aws:iam::111111111111:role/Siem"],
+                   unresolved_policies: []}
         summary:
           description: Counts (trails, by classification, compliant, non_compliant, recommended_actions,
-            findings_by_code, findings_by_severity, buckets, keys, candidate_keys, regions), region_errors,
-            api_calls C({total, errors, retried, by_operation}) and duration_seconds.
+            findings_by_code, findings_by_severity, buckets, keys, candidate_keys, regions, iam_read,
+            iam_principals), region_errors, api_calls C({total, errors, retried, by_operation}) and
+            duration_seconds.
           type: dict
           returned: always
         api_calls:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from integration.playbooks import run_playbook, two_account_inventory
+from lab.estates import IAM_READER_NO_DECRYPT, IAM_READER_WITH_DECRYPT
 from paths import ROOT
 
 SCHEMAS = ROOT / "docs" / "schemas" / "assess"
@@ -58,6 +59,35 @@ def test_good_trails_have_no_findings(assessed, manifest):
     for spec in manifest["trails"]:
         if spec["compliant"] and not spec["problems"]:
             assert trails[spec["arn"]]["findings"] == [], spec["name"]
+
+
+def test_readers_through_iam_are_listed_and_checked_against_the_key(assessed, manifest):
+    """Roles that read the logs through their own IAM policies (one GetAccountAuthorizationDetails call)."""
+    run, _writes = assessed
+    trails = {t["name"]: t for t in _trails(run).values()}
+    account = trails["tg-readers"]["account_id"]
+    no_decrypt = f"arn:aws:iam::{account}:role/{IAM_READER_NO_DECRYPT}"
+    with_decrypt = f"arn:aws:iam::{account}:role/{IAM_READER_WITH_DECRYPT}"
+    siem = next(r for r in trails["tg-readers"]["log_readers"] if r.endswith(":role/SiemLogReader"))
+
+    readers = trails["tg-readers"]["log_reader_sources"]
+    assert readers == {no_decrypt: ["iam"], with_decrypt: ["iam"], siem: ["bucket_policy"]}
+    [finding] = [f for f in trails["tg-readers"]["findings"] if f["code"] == "READERS_NEED_DECRYPT"]
+    assert siem in finding["message"]  # the recommended key's account-wide Decrypt covers only its own account
+    assert no_decrypt not in finding["message"] and with_decrypt not in finding["message"]
+
+    # the bucket-key trail's key has no account-wide Decrypt: only the role whose IAM policy allows it keeps access
+    bkey = trails["tg-bucket-key-no-decrypt"]
+    assert bkey["log_reader_sources"] == {no_decrypt: ["iam"], with_decrypt: ["iam"]}
+    [finding] = [f for f in bkey["findings"] if f["code"] == "READERS_NEED_DECRYPT"]
+    assert f"{no_decrypt} (via IAM policy)" in finding["message"]
+    assert with_decrypt not in finding["message"]
+
+    doc = run.json("assess/assessment.json")
+    iam = run.json(f"assess/{account}/summary.json")
+    assert doc["accounts"][account]["iam"]["read"] is True
+    assert doc["accounts"][account]["iam"]["log_readers"] == sorted([no_decrypt, with_decrypt])
+    assert iam["iam_principals"] >= 2 and iam["iam_read"] is True
 
 
 def test_member_view_of_org_trail_is_not_actionable(assessed, manifest):
@@ -126,6 +156,22 @@ def test_access_denied_on_a_key_becomes_a_finding(demo_lab, tmp_path):
     users = [t for t in trails if t["kms_key_arn"] == unreadable[0]["arn"]]
     for trail in users:
         assert "KEY_UNREADABLE" in {f["code"] for f in trail["findings"]}
+
+
+def test_access_denied_on_iam_is_reported_not_fatal(demo_lab, tmp_path):
+    demo_lab.control.inject("iam", "GetAccountAuthorizationDetails", "AccessDenied", 403, count=1)
+    try:
+        run = run_playbook("assess", demo_lab, tmp_path, extra_vars={"trailguard_regions": ["us-east-1"]})
+    finally:
+        demo_lab.control.clear_faults()
+    assert run.rc == 0, run.output[-3000:]
+    account = run.json("assess/assessment.json")["accounts"]["111111111111"]
+    assert account["iam"]["read"] is False
+    assert account["iam"]["read_errors"][0]["code"] == "AccessDenied"
+    trails = {t["name"]: t for t in account["trails"]}
+    assert all(src == ["bucket_policy"] for src in trails["tg-readers"]["log_reader_sources"].values())
+    assert "IAM not read** (AccessDenied)" in run.text("assess/report.md")
+    assert "IAM not read" in run.text("assess/report.html")
 
 
 def test_wrong_account_credentials_fail_clearly(demo_lab, tmp_path):

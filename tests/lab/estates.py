@@ -457,6 +457,10 @@ def build_none(endpoint_url: str, **_params: Any) -> dict:
 # --------------------------------------------------------------------------------------------------
 # demo
 # --------------------------------------------------------------------------------------------------
+IAM_READER_NO_DECRYPT = "LogPipelineReader"     # demo account A: reads logs via IAM, no kms:Decrypt
+IAM_READER_WITH_DECRYPT = "LogArchiver"          # demo account A: reads logs via IAM, kms:Decrypt via S3
+
+
 def build_demo(endpoint_url: str, **_params: Any) -> dict:
     aws = Aws(endpoint_url)
     rec = Recorder(aws, "demo")
@@ -596,6 +600,21 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
     mk_bucket(b_siem, A, E, "logs read by a SIEM role in another account",
               extra=[reader_grant(b_siem, siem_role)])
     mk_bucket(b_gone, A, E, "deleted after the trail was created")
+    # Readers through their own IAM policies (no bucket-policy grant): one without kms:Decrypt, one with.
+    iam_a = aws.client(A, "iam")
+    ec2_trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    log_objects = [f"arn:aws:s3:::{b}/*" for b in (b_siem, b_bkey)]
+    for role, decrypt in ((IAM_READER_NO_DECRYPT, False), (IAM_READER_WITH_DECRYPT, True)):
+        iam_a.create_role(RoleName=role, AssumeRolePolicyDocument=ec2_trust,
+                          Description="log pipeline: reads CloudTrail logs through its own IAM policy")
+        statements = [{"Sid": "ReadTrailLogs", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                       "Resource": log_objects}]
+        if decrypt:
+            statements.append({"Sid": "DecryptViaS3", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+                               "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}})
+        iam_a.put_role_policy(RoleName=role, PolicyName="read-trail-logs",
+                              PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
     mk_bucket(b_locked, A, E, "policy later rewritten without CloudTrail statements")
     mk_bucket(bB_e, B, E, "CloudTrail bucket in account B")
     mk_bucket(bB_w, B, W, "CloudTrail bucket in account B, eu-west-1")
@@ -622,10 +641,15 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
                              notes=f"seen from {B}: ORG_TRAIL_NOT_MANAGEABLE_HERE"),
         "tg-bucket-denies-kms": dict(problems=["BUCKET_POLICY_BLOCKS_KMS"], delivery_blocked=True),
         "tg-bucket-default-other-key": dict(problems=["BUCKET_DEFAULT_ENCRYPTION_OTHER_KEY"]),
-        "tg-bucket-key-no-decrypt": dict(problems=["KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY"], delivery_blocked=True),
+        "tg-bucket-key-no-decrypt": dict(problems=["KEY_POLICY_NO_DECRYPT_FOR_BUCKET_KEY", "READERS_NEED_DECRYPT"],
+                                         delivery_blocked=True,
+                                         notes=f"role {IAM_READER_NO_DECRYPT} reads the logs through its IAM policy "
+                                               "and may not kms:Decrypt; the key policy has no account-wide Decrypt"),
         "tg-requester-pays": dict(problems=["BUCKET_REQUESTER_PAYS"], delivery_blocked=True),
         "tg-readers": dict(problems=["READERS_NEED_DECRYPT"],
-                           notes=f"{siem_role} reads the logs (bucket policy) but may not kms:Decrypt"),
+                           notes=f"{siem_role} reads the logs (bucket policy) but may not kms:Decrypt; roles "
+                                 f"{IAM_READER_NO_DECRYPT} and {IAM_READER_WITH_DECRYPT} read them through IAM "
+                                 "(the key's account-wide Decrypt statement covers both)"),
         "tg-bucket-missing": dict(problems=["BUCKET_NOT_FOUND"], delivery_blocked=True),
         "tg-bucket-policy-no-cloudtrail": dict(problems=["BUCKET_POLICY_DENIES_CLOUDTRAIL"], delivery_blocked=True),
         "tg-good-eu": dict(problems=[]),

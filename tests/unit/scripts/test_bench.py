@@ -245,6 +245,7 @@ ASSESS_API_CALLS = [
     {"service": "sts", "operation": "GetCallerIdentity", "region": "us-east-1"},
     {"service": "ec2", "operation": "DescribeRegions", "region": "us-east-1"},
     {"service": "organizations", "operation": "DescribeOrganization", "region": "us-east-1"},
+    {"service": "iam", "operation": "GetAccountAuthorizationDetails", "region": "us-east-1"},
     {"service": "cloudtrail", "operation": "DescribeTrails", "region": "eu-west-1"},
     {"service": "cloudtrail", "operation": "GetEventSelectors", "region": "eu-west-1"},
     {"service": "cloudtrail", "operation": "GetInsightSelectors", "region": "eu-west-1"},

@@ -51,7 +51,7 @@ def fake_policy(monkeypatch, force=False):
     def log_readers(policy, bucket, prefix, account_id):
         return list(_load(policy).get("_readers", []))
 
-    def readers_without_decrypt(policy, key_arn, readers):
+    def readers_without_decrypt(policy, key_arn, readers, trail_arn=None, identities=None):
         allowed = set(_load(policy).get("_decrypt", []))
         return [r for r in readers if r not in allowed]
 

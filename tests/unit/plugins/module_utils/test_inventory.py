@@ -121,9 +121,10 @@ def test_api_call_budget(estate):
     per_region = total("cloudtrail", ["DescribeTrails", "ListTags"]) + total("kms", ["ListAliases", "ListKeys"])
     assert per_region == 4 * regions
     assert total("sts", ["GetCallerIdentity"]) + total("s3", ["ListBuckets"]) == 2
-    # the issue's formula, with the fixed per-account calls (identity, bucket list, 3 list calls per region)
+    assert ops["iam:GetAccountAuthorizationDetails"] == 1  # every role, user and policy of the account at once
+    # the issue's formula, with the fixed per-account calls (identity, bucket list, IAM, 3 list calls per region)
     budget = regions + 3 * trails + 8 * buckets + 5 * keys
-    fixed = 2 + 3 * regions + ops.get("s3:HeadBucket", 0)
+    fixed = 3 + 3 * regions + ops.get("s3:HeadBucket", 0)
     assert len(facts["api_calls"]) <= budget + fixed
 
 
@@ -201,8 +202,63 @@ def test_facts_are_json_and_account_is_recorded(estate):
         "keys",
         "trail_bucket_map",
         "findings",
+        "iam",
         "summary",
         "api_calls",
         "generated_at",
     }
     assert set(facts["trail_bucket_map"]) == {t["arn"] for t in facts["trails"]}
+
+
+def _role(iam, name, *statements, managed=None):
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="inline",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+    if managed:
+        iam.attach_role_policy(RoleName=name, PolicyArn=managed)
+    return arn
+
+
+def test_iam_readers_found_through_one_call(estate):
+    """Roles and users whose own IAM policies read the logs are listed; those without kms:Decrypt flagged."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    read = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared-logs/AWSLogs/*"}
+    managed = iam.create_policy(PolicyName="read-eu-logs", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [dict(read, Resource="arn:aws:s3:::eu-logs/*")]}))["Policy"]["Arn"]
+    siem = _role(iam, "Siem", read)
+    with_decrypt = _role(iam, "SiemWithDecrypt", read, {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})
+    eu_reader = _role(iam, "EuReader", managed=managed)
+    _role(iam, "Unrelated", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"})
+    iam.create_group(GroupName="auditors")
+    iam.put_group_policy(GroupName="auditors", PolicyName="read", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [read]}))
+    iam.create_user(UserName="auditor")
+    iam.add_user_to_group(GroupName="auditors", UserName="auditor")
+    user = f"arn:aws:iam::{ACCOUNT}:user/auditor"
+
+    factory, facts = gather()
+    assert factory.recorder.count("iam", "GetAccountAuthorizationDetails") == 1
+    trails = by_name(facts)
+    assert trails["plain"]["log_readers"] == sorted([siem, with_decrypt, user])
+    assert trails["plain"]["log_reader_sources"][siem] == ["iam"]
+    assert trails["eu-trail"]["log_readers"] == [eu_reader]  # attached managed policy resolved
+    assert facts["iam"]["read"] is True
+    assert facts["iam"]["log_readers"] == sorted([siem, with_decrypt, user, eu_reader])
+    assert facts["iam"]["principals"] >= 5
+    # the shared key's moto default policy delegates to IAM (account root): only principals whose own
+    # policies allow kms:Decrypt keep access
+    finding = next(f for f in trails["alias-ref"]["findings"] if f["code"] == "READERS_NEED_DECRYPT")
+    assert siem in finding["message"] and user in finding["message"] and "via IAM policy" in finding["message"]
+    assert with_decrypt not in finding["message"]
+
+
+def test_iam_access_denied_is_recorded_not_fatal(estate):
+    faults = Faults()
+    faults.add("iam", "GetAccountAuthorizationDetails", 403, "AccessDenied")
+    _factory, facts = gather(make_factory(faults))
+    assert facts["iam"]["read"] is False
+    assert facts["iam"]["read_errors"][0]["access_denied"] is True
+    assert len(facts["trails"]) == 5
