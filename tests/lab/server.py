@@ -29,12 +29,30 @@ def _configure_default_account() -> str:
     return account
 
 
+def _cache_moto_module_list() -> None:
+    """Speed, not fidelity: moto's server lists its package directory (``os.listdir`` + a ``stat`` per
+    entry, ~170 entries) twice for *every* request to find the backend for a host name, over half of the
+    lab's CPU per request. The list never changes while the process runs, so read it once."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "_trailguard_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules():
+        return modules
+
+    list_of_moto_modules._trailguard_cached = True
+    backends.list_of_moto_modules = list_of_moto_modules
+
+
 def _install_patches() -> None:
     from .accounts import install as install_accounts
     from .fidelity import s3
 
     install_accounts()
     s3.install()
+    _cache_moto_module_list()
 
 
 class LabServer:
