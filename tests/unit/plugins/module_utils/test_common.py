@@ -125,3 +125,36 @@ def test_stubbed_calls_are_recorded_via_after_call():
         client.list_keys()
     [entry] = recorder.calls
     assert (entry["operation"], entry["account"], entry["error_code"]) == ("ListKeys", "111111111111", None)
+
+
+class _ModuleStub:
+    """The part of AnsibleAWSModule that module_connect reads: params, and the failure calls."""
+
+    def __init__(self, **params):
+        self.params = {
+            "access_key": "AKIDTRAILGUARD", "secret_key": "s3cr3t", "session_token": "tok", "profile": None,
+            "endpoint_url": "http://127.0.0.1:1", "region": "eu-west-1", "validate_certs": True,
+            "aws_ca_bundle": None, "aws_config": {"connect_timeout": 7}, "debug_botocore_endpoint_logs": False,
+            **params,
+        }  # fmt: skip
+
+    def fail_json(self, **kwargs):
+        raise AssertionError(kwargs)
+
+    fail_json_aws = fail_json
+
+
+def test_module_connect_shares_one_session_and_keeps_every_connection_option():
+    connect = _common.module_connect(_ModuleStub())
+    factory = _common.ClientFactory(connect)
+    kms = factory.client("kms", "us-east-1")
+    trail = factory.client("cloudtrail", None)  # no region: the module's region
+    assert kms.meta.region_name == "us-east-1" and trail.meta.region_name == "eu-west-1"
+    assert kms.meta.endpoint_url == "http://127.0.0.1:1"
+    creds = kms._request_signer._credentials
+    assert (creds.access_key, creds.secret_key, creds.token) == ("AKIDTRAILGUARD", "s3cr3t", "tok")
+    assert kms.meta.config.connect_timeout == 7  # aws_config
+    assert kms.meta.config.retries["mode"] == "adaptive"  # our retry configuration
+    assert kms.meta.config.user_agent.startswith("APN/1.0 Ansible/")
+    # one botocore session (parsed models shared), not one per client as module.client() does
+    assert kms._loader is trail._loader
