@@ -51,6 +51,7 @@ TERM_OF_OPERATION = {
     ("ec2", "DescribeRegions"): "account_region",
     ("s3", "ListBuckets"): "account_region",
     ("organizations", "DescribeOrganization"): "account_region",
+    ("iam", "GetAccountAuthorizationDetails"): "account_region",
     ("cloudtrail", "DescribeTrails"): "account_region",
     ("kms", "ListAliases"): "account_region",
     ("kms", "ListKeys"): "account_region",

@@ -31,9 +31,16 @@ def _get(client, operation, bucket, not_configured=(), **params):
         raise
 
 
+LIST_BUCKETS_PAGE_SIZE = 10000
+
+
 def list_buckets(client):
-    """Buckets owned by the caller's account: ``{name: region or None}`` (``BucketRegion`` when AWS sends it)."""
-    result = call(client, "list_buckets", paginate=True)
+    """Buckets owned by the caller's account: ``{name: region or None}``.
+
+    Paginated with ``MaxBuckets``: AWS includes each bucket's ``BucketRegion`` only when the request carries
+    at least one parameter (and recommends paginated requests), which saves a HeadBucket per bucket.
+    """
+    result = call(client, "list_buckets", paginate=True, PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE})
     return {b["Name"]: b.get("BucketRegion") for b in result.get("Buckets") or []}
 
 

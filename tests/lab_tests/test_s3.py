@@ -133,3 +133,15 @@ def test_request_payment_round_trip(lab, aws):
     s3.put_bucket_request_payment(Bucket=BUCKET, RequestPaymentConfiguration={"Payer": "Requester"})
     assert s3.get_bucket_request_payment(Bucket=BUCKET)["Payer"] == "Requester"
     assert lab.control.writes() == {"s3:CreateBucket": 1, "s3:PutBucketRequestPayment": 1}
+
+
+def test_list_buckets_says_each_region_when_the_request_has_a_parameter(aws):
+    """AWS: BucketRegion is in the response when the request carries at least one valid parameter."""
+    aws("s3").create_bucket(Bucket="tg-region-east")
+    aws("s3", "eu-west-1").create_bucket(Bucket="tg-region-eu",
+                                         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    with_param = {b["Name"]: b.get("BucketRegion") for b in aws("s3").list_buckets(MaxBuckets=100)["Buckets"]}
+    assert with_param["tg-region-east"] == "us-east-1" and with_param["tg-region-eu"] == "eu-west-1"
+    plain = aws("s3").list_buckets()["Buckets"]
+    assert {b["Name"] for b in plain} >= {"tg-region-east", "tg-region-eu"}
+    assert all("BucketRegion" not in b for b in plain)

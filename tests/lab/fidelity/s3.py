@@ -149,7 +149,31 @@ def get_request_payment(ctx):
     return 200, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
 
 
+LIST_BUCKETS_PARAMETERS = ("max-buckets", "prefix", "bucket-region", "continuation-token")
+
+
+def after_list_buckets(ctx, response):
+    """AWS adds ``<BucketRegion>`` to every bucket of a ListBuckets request that carries at least one valid
+    parameter (``MaxBuckets``, ``Prefix``, ``BucketRegion``, ``ContinuationToken``); moto 5.2.5 never does."""
+    import re
+
+    status, headers, body = response
+    if status != 200 or not any(p in ctx.req.query for p in LIST_BUCKETS_PARAMETERS):
+        return response
+
+    def add_region(match):
+        bucket = find_bucket(ctx.account, match.group(2).decode())
+        region = getattr(bucket, "region_name", None)
+        if not region:
+            return match.group(0)
+        return match.group(1) + match.group(3) + f"<BucketRegion>{region}</BucketRegion>".encode() + b"</Bucket>"
+
+    body = re.sub(rb"(<Bucket>\s*<Name>([^<]+)</Name>)(.*?)</Bucket>", add_region, body, flags=re.S)
+    headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+    return status, headers, body
+
+
 BEFORE = {("s3", action): object_request for action in OBJECT_ACTIONS}
 BEFORE[("s3", "PutBucketRequestPayment")] = put_request_payment
 BEFORE[("s3", "GetBucketRequestPayment")] = get_request_payment
-AFTER = {("s3", "GetBucketEncryption"): after_get_bucket_encryption}
+AFTER = {("s3", "GetBucketEncryption"): after_get_bucket_encryption, ("s3", "ListBuckets"): after_list_buckets}
