@@ -52,6 +52,7 @@ TERM_OF_OPERATION = {
     ("s3", "ListBuckets"): "account_region",
     ("organizations", "DescribeOrganization"): "account_region",
     ("iam", "GetAccountAuthorizationDetails"): "account_region",
+    ("sts", "AssumeRole"): "account_region",
     ("cloudtrail", "DescribeTrails"): "account_region",
     ("kms", "ListAliases"): "account_region",
     ("kms", "ListKeys"): "account_region",

@@ -325,7 +325,7 @@ class ClientFactory:
 USER_AGENT = f"APN/1.0 Ansible/{ANSIBLE_VERSION} trailguard.cloudtrail_cmk"
 
 
-def module_connect(module):
+def module_connect(module, assume_role=None, recorder=None):
     """A ``connect`` callable for ``ClientFactory`` built on AnsibleAWSModule connection options.
 
     Every client of the run comes from ONE boto3 session built from the module's connection options
@@ -333,6 +333,11 @@ def module_connect(module):
     botocore parses its endpoint and service models once. ``module.client()`` makes a new session per
     client: about 100 ms of CPU each, over a second per account for the 15 clients an inventory of four
     regions needs. Creation is serialised by ``ClientFactory``'s lock (sessions are not thread-safe).
+
+    ``assume_role`` (``{"role_arn", "external_id", "session_name"}``): the session is built instead from
+    the temporary credentials of ``sts:AssumeRole`` called with the module's credentials, once, when the
+    first client is needed; ``recorder`` records that call. A refused AssumeRole raises ``AwsApiError``
+    naming the role.
     """
     from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 
@@ -342,19 +347,52 @@ def module_connect(module):
     extra = params.pop("aws_config", None)
     state = {}
 
-    def _connect(service, region, config):
+    def config_for(config):
         merged = botocore.config.Config(user_agent=USER_AGENT)
         if config is not None:
             merged = merged.merge(config)
         if extra:
             extra_config = extra if isinstance(extra, botocore.config.Config) else botocore.config.Config(**extra)
             merged = merged.merge(extra_config)
+        return merged
+
+    def session(config):
+        if "session" in state:
+            return state["session"], state["params"]
+        base = boto3.session.Session(profile_name=profile)
+        if not assume_role or not assume_role.get("role_arn"):
+            state["session"], state["params"] = base, params
+            return base, params
+        sts = base.client("sts", region_name=default_region, endpoint_url=endpoint, config=config_for(config), **params)
+        if recorder is not None:
+            recorder.attach(sts)
+        request = {
+            "RoleArn": assume_role["role_arn"],
+            "RoleSessionName": assume_role.get("session_name") or "trailguard",
+        }
+        if assume_role.get("external_id"):
+            request["ExternalId"] = assume_role["external_id"]
         try:
-            if "session" not in state:
-                state["session"] = boto3.session.Session(profile_name=profile)
-            return state["session"].client(
-                service, region_name=region or default_region, endpoint_url=endpoint, config=merged, **params
-            )
+            creds = call(sts, "assume_role", resource=assume_role["role_arn"], **request)["Credentials"]
+        except AwsApiError as exc:
+            raise type(exc)(
+                f"could not assume {assume_role['role_arn']}: {exc.message}", exc.exception, exc.code, exc.operation,
+                exc.service, exc.resource,
+            ) from exc
+        state["session"] = boto3.session.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        state["params"] = {k: v for k, v in params.items() if not k.startswith("aws_") or k == "aws_ca_bundle"}
+        return state["session"], state["params"]
+
+    def _connect(service, region, config):
+        try:
+            active, kwargs = session(config)
+            options = dict(kwargs, region_name=region or default_region, endpoint_url=endpoint)
+            options["config"] = config_for(config)
+            return active.client(service, **options)
         except NoRegionError:
             module.fail_json(msg=f"No region for {service}: set region or AWS_REGION")
         except (ValueError, BotoCoreError) as exc:

@@ -57,6 +57,25 @@ options:
         (one inventory host per account, so this catches a wrong role or profile).
     type: str
     version_added: 0.1.0
+  assume_role_arn:
+    description:
+      - Inventory the account of this role. The module calls C(sts:AssumeRole) once with its own credentials
+        (the standard connection options) and reads everything with the temporary credentials; the call is
+        recorded in RV(ansible_facts.cloudtrail_cmk.api_calls).
+      - Saves a separate M(amazon.aws.sts_assume_role) task per account; the assess role uses it for
+        C(trailguard_assume_role_arn).
+      - A refused AssumeRole fails the module with the role named; nothing else is read.
+    type: str
+    version_added: 0.1.0
+  assume_role_external_id:
+    description: External id for O(assume_role_arn), when the role's trust policy requires one.
+    type: str
+    version_added: 0.1.0
+  role_session_name:
+    description: Session name for O(assume_role_arn) (it appears in the account's CloudTrail events).
+    type: str
+    default: trailguard
+    version_added: 0.1.0
   output_dir:
     description:
       - When set, also write the account's inventory as JSON files under O(output_dir)/<account_id>/
@@ -96,6 +115,12 @@ EXAMPLES = r"""
       purpose: cloudtrail
     max_workers: 20
   check_mode: true
+
+- name: Assess another account through its audit role (one module run, AssumeRole included)
+  trailguard.cloudtrail_cmk.cloudtrail_cmk_facts:
+    assume_role_arn: arn:aws:iam::222222222222:role/TrailGuardAudit
+    expected_account_id: "222222222222"
+    output_dir: ./trailguard-out/assess
 
 - name: Fail when any owned trail is not compliant
   ansible.builtin.assert:
@@ -595,6 +620,7 @@ ansible_facts:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
+    ApiCallRecorder,
     ClientFactory,
     TrailGuardError,
     module_connect,
@@ -610,12 +636,22 @@ ARGUMENT_SPEC = dict(
     max_workers=dict(type="int", default=10),
     expected_account_id=dict(type="str"),
     output_dir=dict(type="path"),
+    assume_role_arn=dict(type="str"),
+    assume_role_external_id=dict(type="str", no_log=True),
+    role_session_name=dict(type="str", default="trailguard"),
 )
 
 
 def main():
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    factory = ClientFactory(module_connect(module), default_region=module.region or "us-east-1")
+    recorder = ApiCallRecorder()
+    assume_role = {
+        "role_arn": module.params["assume_role_arn"],
+        "external_id": module.params["assume_role_external_id"],
+        "session_name": module.params["role_session_name"],
+    }
+    connect = module_connect(module, assume_role=assume_role, recorder=recorder)
+    factory = ClientFactory(connect, recorder=recorder, default_region=module.region or "us-east-1")
     try:
         facts = gather(
             factory,

@@ -158,3 +158,40 @@ def test_module_connect_shares_one_session_and_keeps_every_connection_option():
     assert kms.meta.config.user_agent.startswith("APN/1.0 Ansible/")
     # one botocore session (parsed models shared), not one per client as module.client() does
     assert kms._loader is trail._loader
+
+
+@mock_aws
+def test_module_connect_assumes_the_role_once_and_records_it():
+    recorder = _common.ApiCallRecorder()
+    role = "arn:aws:iam::222222222222:role/TrailGuardAudit"
+    assume = {"role_arn": role, "external_id": "x-1", "session_name": "audit"}
+    connect = _common.module_connect(_ModuleStub(endpoint_url=None), assume_role=assume, recorder=recorder)
+    factory = _common.ClientFactory(connect, recorder=recorder)
+    ident = _common.call(factory.client("sts", "us-east-1"), "get_caller_identity")
+    assert ident["Account"] == "222222222222"
+    assert ident["Arn"].endswith(":assumed-role/TrailGuardAudit/audit")
+    factory.client("kms", "eu-west-1")
+    assert recorder.count("sts", "AssumeRole") == 1  # once per run, not per client
+    creds = factory.client("kms", "eu-west-1")._request_signer._credentials
+    assert creds.access_key != "AKIDTRAILGUARD"  # the temporary credentials, not the module's
+
+
+@mock_aws
+def test_module_connect_names_the_role_it_could_not_assume(monkeypatch):
+    fast_retries(monkeypatch)
+    faults = Faults()
+    faults.add("sts", "AssumeRole", 403, "AccessDenied")
+    import boto3.session
+
+    real_client = boto3.session.Session.client
+
+    def client_with_faults(self, service, *args, **kwargs):
+        made = real_client(self, service, *args, **kwargs)
+        made.meta.events.register_first("before-send", faults.handler(service))
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client_with_faults)
+    assume = {"role_arn": "arn:aws:iam::222222222222:role/Nope"}
+    factory = _common.ClientFactory(_common.module_connect(_ModuleStub(endpoint_url=None), assume_role=assume))
+    with pytest.raises(_common.AccessDeniedError, match="could not assume arn:aws:iam::222222222222:role/Nope"):
+        factory.client("kms", "us-east-1")
