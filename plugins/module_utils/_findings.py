@@ -619,6 +619,9 @@ def assess(inventory):
     buckets = inventory.get("buckets") or {}
     keys = inventory.get("keys") or {}
     iam = inventory.get("iam")
+    # Parse every principal's policies once for all trails (readers and kms:Decrypt checks).
+    principals = [_policy.prepare_identity(p) for p in (iam or {}).get("principals") or []]
+    iam_prepared = dict(iam or {}, principals=principals)
     trails = [dict(t) for t in inventory.get("trails") or []]
     usage = {}
     for t in trails:
@@ -684,9 +687,11 @@ def assess(inventory):
             target = keys.get(action["key_arn"])
         else:
             target = None
-        reader_sources, reader_findings = (
-            ({}, []) if member_view else readers_findings(trail, bucket, target, account_id, action["action"], iam)
-        )
+        reader_sources, reader_findings = ({}, [])
+        if not member_view:
+            reader_sources, reader_findings = readers_findings(
+                trail, bucket, target, account_id, action["action"], iam_prepared
+            )
         findings += reader_findings
         trail.update(
             {

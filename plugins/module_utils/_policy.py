@@ -217,7 +217,11 @@ def statement_ref(statement: dict, index: int) -> str:
 
 def evaluate(policy: str | dict | None, request: Request) -> Decision:
     """Evaluate ``request`` against one resource policy as IAM does."""
-    loaded = load_policy(policy)
+    return _evaluate_loaded(load_policy(policy), request)
+
+
+def _evaluate_loaded(loaded: dict, request: Request) -> Decision:
+    """:func:`evaluate` for a policy :func:`load_policy` already returned (no copy, no validation)."""
     allowing: list[str] = []
     denying: list[str] = []
     context = _lower_keys(request.context)
@@ -1152,6 +1156,29 @@ def _unconditional(policy: dict) -> dict:
     return {**policy, "Statement": [{k: v for k, v in s.items() if k != "Condition"} for s in policy["Statement"]]}
 
 
+def prepare_identity(identity: dict) -> dict:
+    """Parse an identity's policies once; :func:`identity_allows` and :func:`identity_log_readers` take either.
+
+    Unparsable documents (and resource policies) are left out; an unparsable permissions boundary allows
+    nothing. Adds private keys (``_policies``, ``_boundary`` and their condition-free forms).
+    """
+    if identity.get("_prepared"):
+        return identity
+    policies = [p for p in (identity_policy(d) for d in identity.get("policies") or []) if p is not None]
+    boundary = identity.get("permissions_boundary")
+    prepared_boundary = None
+    if boundary is not None:
+        prepared_boundary = identity_policy(boundary) or {"Version": POLICY_VERSION, "Statement": []}
+    return {
+        **identity,
+        "_prepared": True,
+        "_policies": policies,
+        "_policies_unconditional": [_unconditional(p) for p in policies],
+        "_boundary": prepared_boundary,
+        "_boundary_unconditional": None if prepared_boundary is None else _unconditional(prepared_boundary),
+    }
+
+
 def identity_allows(
     identity: dict,
     action: str,
@@ -1162,33 +1189,38 @@ def identity_allows(
     """Whether an IAM principal's own policies allow ``action`` on ``resource``.
 
     ``identity``: ``{"arn": ..., "policies": [document, ...], "permissions_boundary": document or None}``
-    (inline, attached managed and group policies together). An explicit Deny whose conditions hold for
-    ``context`` wins; otherwise an Allow is needed, and within a permissions boundary as well.
-    ``allow_conditions_met=True`` takes the Allow statements' conditions as met (the principal *may*
-    meet them: the right reading for "who can read the logs today").
+    (inline, attached managed and group policies together), or its :func:`prepare_identity` form. An
+    explicit Deny whose conditions hold for ``context`` wins; otherwise an Allow is needed, and within a
+    permissions boundary as well. ``allow_conditions_met=True`` takes the Allow statements' conditions as
+    met (the principal *may* meet them: the right reading for "who can read the logs today").
     """
-    principal = {"AWS": identity["arn"]}
+    prepared = prepare_identity(identity)
+    principal = {"AWS": prepared["arn"]}
     request = Request(principal, action, resource, dict(context or {}))
     loose = Request(principal, action, resource, {})
 
-    def allows(documents: Iterable) -> bool:
-        allowed = False
-        for document in documents:
-            policy = identity_policy(document)
-            if policy is None:
-                continue
-            if evaluate(policy, request).decision == "explicit_deny":
-                return False
-            if allow_conditions_met:
-                allowed = allowed or evaluate(_unconditional(policy), loose).allowed
-            else:
-                allowed = allowed or evaluate(policy, request).allowed
-        return allowed
+    def allows(policies: list, unconditional: list) -> bool:
+        if any(_evaluate_loaded(p, request).decision == "explicit_deny" for p in policies):
+            return False
+        if allow_conditions_met:
+            return any(_evaluate_loaded(p, loose).allowed for p in unconditional)
+        return any(_evaluate_loaded(p, request).allowed for p in policies)
 
-    if not allows(identity.get("policies") or []):
+    if not allows(prepared["_policies"], prepared["_policies_unconditional"]):
         return False
-    boundary = identity.get("permissions_boundary")
-    return boundary is None or allows([boundary])
+    if prepared["_boundary"] is None:
+        return True
+    return allows([prepared["_boundary"]], [prepared["_boundary_unconditional"]])
+
+
+def may_read_objects(identity: dict) -> bool:
+    """Cheap pre-check: some Allow statement of the identity's policies covers s3:GetObject at all."""
+    prepared = prepare_identity(identity)
+    return any(
+        statement["Effect"] == "Allow" and _action_applies(statement, "s3:GetObject")
+        for policy in prepared["_policies"]
+        for statement in policy["Statement"]
+    )
 
 
 def identity_log_readers(
@@ -1203,12 +1235,15 @@ def identity_log_readers(
 
     For a bucket of the principals' own account: the identity policies must allow (their Allow
     conditions taken as met) and the bucket policy must not explicitly deny. Sorted ARNs.
+    Pass :func:`prepare_identity` forms when calling it for many trails.
     """
     sample = f"arn:{partition}:s3:::{bucket}/{log_object_key(s3_key_prefix, account_id, 'us-east-1')}"
     loaded = load_policy(bucket_policy) if bucket_policy is not None else None
     readers = []
     for identity in identities:
         arn = identity["arn"]
+        if not may_read_objects(identity):
+            continue
         context = _reader_context(arn)
         if not identity_allows(identity, "s3:GetObject", sample, context, allow_conditions_met=True):
             continue

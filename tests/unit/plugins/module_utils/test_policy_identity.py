@@ -126,3 +126,24 @@ def test_identities_of_other_accounts_are_not_consulted():
                                  "Resource": "*"}]}
     identities = {other: ident(READ_LOGS, arn=other)}
     assert _policy.readers_without_decrypt(key_policy, KEY, [other], identities=identities) == []
+
+
+def test_prepared_identities_give_the_same_answers_and_are_parsed_once():
+    identity = ident(READ_LOGS, DECRYPT_ANY, "{broken", boundary=allow("s3:*", "*"))
+    prepared = _policy.prepare_identity(identity)
+    assert _policy.prepare_identity(prepared) is prepared
+    assert len(prepared["_policies"]) == 2  # the unparsable document is left out
+    for action, resource in (("s3:GetObject", LOG_OBJECT), ("kms:Decrypt", KEY)):
+        same = _policy.identity_allows(identity, action, resource)
+        assert _policy.identity_allows(prepared, action, resource) == same
+    assert _policy.identity_allows(prepared, "s3:GetObject", LOG_OBJECT) is True
+    assert _policy.identity_allows(prepared, "kms:Decrypt", KEY) is False  # the boundary has no kms
+    assert _policy.identity_log_readers([prepared], BUCKET, "logs", ACCOUNT) == [ROLE]
+    broken_boundary = _policy.prepare_identity(ident(READ_LOGS, boundary="{broken"))
+    assert _policy.identity_allows(broken_boundary, "s3:GetObject", LOG_OBJECT) is False
+
+
+def test_may_read_objects_is_a_cheap_precheck():
+    assert _policy.may_read_objects(ident(READ_LOGS)) is True
+    assert _policy.may_read_objects(ident(allow("s3:GetObject", "*", effect="Deny"))) is False
+    assert _policy.may_read_objects(ident(allow("ec2:*", "*"), DECRYPT_ANY)) is False
