@@ -393,9 +393,9 @@ def module_connect(module, assume_role=None, recorder=None):
             options = dict(kwargs, region_name=region or default_region, endpoint_url=endpoint)
             options["config"] = config_for(config)
             return active.client(service, **options)
-        except NoRegionError:
-            module.fail_json(msg=f"No region for {service}: set region or AWS_REGION")
         except (ValueError, BotoCoreError) as exc:
+            if isinstance(exc, NoRegionError):
+                module.fail_json(msg=f"No region for {service}: set region or AWS_REGION")
             module.fail_json_aws(exc, msg="Couldn't connect to AWS")
 
     return _connect
