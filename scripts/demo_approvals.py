@@ -76,7 +76,8 @@ def decide(entry, trail, keys, create_key_for):
         action = "create_key"
     if action not in ("use_existing_key", "create_key"):
         return {"trail_arn": arn, "action": "defer", "comment": recommended.get("reason") or "no recommendation"}
-    readers = sorted(trail.get("log_readers") or []) if "READERS_NEED_DECRYPT" in codes else []
+    need = trail.get("log_readers_need_decrypt", trail.get("log_readers"))
+    readers = sorted(need or []) if "READERS_NEED_DECRYPT" in codes else []
     out = {"trail_arn": arn, "action": action}
     if action == "use_existing_key":
         key_arn = recommended.get("key_arn") or entry.get("key_arn")

@@ -134,6 +134,7 @@ def approval_candidates(document):
                     "reason": action.get("reason", ""),
                     "finding_codes": sorted({f.get("code") for f in trail.get("findings") or []}),
                     "log_readers": trail.get("log_readers") or [],
+                    "readers_need_decrypt": trail.get("log_readers_need_decrypt", trail.get("log_readers")) or [],
                 }
             )
     return out

@@ -534,6 +534,14 @@ def _check_create_key(spec, path, errors):
     return ok
 
 
+def entry_targets_recommended(entry, recommended):
+    """Whether the approved change uses the key the assessment recommended (or creates one as recommended)."""
+    action = entry.get("action")
+    if action != recommended.get("action"):
+        return False
+    return action == "create_key" or entry.get("key_arn") == recommended.get("key_arn")
+
+
 def _implied_impacts(entry, trail, findings):
     action = entry["action"]
     if action == "defer":
@@ -549,6 +557,12 @@ def _implied_impacts(entry, trail, findings):
         impacts.append("bucket_default_encryption_change")
     approved_readers = set(entry.get("readers") or [])
     current_readers = trail.get("log_readers")
+    recommended = trail.get("recommended_action") or {}
+    if not isinstance(recommended, dict):
+        recommended = {"action": recommended}
+    if isinstance(trail.get("log_readers_need_decrypt"), list) and entry_targets_recommended(entry, recommended):
+        # the assessment checked the recommended key: only the readers it would lock out matter
+        current_readers = trail["log_readers_need_decrypt"]
     if isinstance(current_readers, list):
         if set(r for r in current_readers if _is_str(r)) - approved_readers:
             impacts.append("log_readers_lose_access")

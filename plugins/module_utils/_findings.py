@@ -518,13 +518,14 @@ def log_reader_sources(trail, bucket, account_id, iam=None):
 
 
 def readers_findings(trail, bucket, target_key, account_id, action, iam=None):
-    """(sources, findings): who reads the logs today (``log_reader_sources``), and those the target key
-    would lock out. A principal whose own IAM policies we read must also be allowed kms:Decrypt by them
-    when the key policy covers it only through the account (IAM delegation)."""
+    """(sources, missing, findings): who reads the logs today (``log_reader_sources``), those the target key
+    would lock out (``missing``), and the READERS_NEED_DECRYPT finding. A principal whose own IAM policies
+    we read must also be allowed kms:Decrypt by them when the key policy covers it only through the account
+    (IAM delegation)."""
     sources = log_reader_sources(trail, bucket, account_id, iam)
     readers = list(sources)
     if not readers:
-        return {}, []
+        return {}, [], []
     identities = {p["arn"]: p for p in (iam or {}).get("principals") or []}
     if target_key is not None and target_key.get("policy") is not None:
         missing = list(
@@ -548,15 +549,15 @@ def readers_findings(trail, bucket, target_key, account_id, action, iam=None):
         ]
         key_name = "the new key"
     else:
-        return sources, []
+        return sources, [], []
     if not missing:
-        return sources, []
+        return sources, [], []
 
     def label(reader):
         how = " and ".join("IAM policy" if s == READER_SOURCE_IAM else "bucket policy" for s in sources[reader])
         return f"{reader} (via {how})"
 
-    return sources, [
+    return sources, sorted(missing), [
         finding(
             "READERS_NEED_DECRYPT",
             key_name if target_key is None else target_key["arn"],
@@ -687,9 +688,9 @@ def assess(inventory):
             target = keys.get(action["key_arn"])
         else:
             target = None
-        reader_sources, reader_findings = ({}, [])
+        reader_sources, readers_missing, reader_findings = ({}, [], [])
         if not member_view:
-            reader_sources, reader_findings = readers_findings(
+            reader_sources, readers_missing, reader_findings = readers_findings(
                 trail, bucket, target, account_id, action["action"], iam_prepared
             )
         findings += reader_findings
@@ -701,6 +702,7 @@ def assess(inventory):
                 "recommended_action": action,
                 "log_readers": sorted(reader_sources),
                 "log_reader_sources": reader_sources,
+                "log_readers_need_decrypt": readers_missing,
             }
         )
         excerpt_key = trail.get("kms_key_arn") or action.get("key_arn")

@@ -305,7 +305,11 @@ def plan_key_policy(
         before, trail_arns, key_arn, bucket_key_enabled, is_organization_trail, organization_id
     )
     readers = sorted(set(readers or ()))
-    readers_missing = list(_policy.readers_without_decrypt(before, key_arn, readers)) if readers else []
+    # An approved reader of the key's own account is covered only when the key policy names it: through
+    # the account-root statement it would also need kms:Decrypt in its IAM policies, which this module
+    # cannot see (the assessment found it lacking, or it would not be an approved reader).
+    no_iam = {reader: {"arn": reader, "policies": []} for reader in readers}
+    readers_missing = list(_policy.readers_without_decrypt(before, key_arn, readers, identities=no_iam))
 
     if use_grant and missing_ct:
         return plan.refuse(

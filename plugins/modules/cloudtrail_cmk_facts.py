@@ -331,6 +331,14 @@ ansible_facts:
               type: list
               elements: str
               returned: always
+            log_readers_need_decrypt:
+              description:
+                - The log readers that would lose access under the key the trail will use (its own key when
+                  compliant, else the recommended key or a new key) because they may not kms:Decrypt.
+                - The approvals template suggests exactly these as C(readers).
+              type: list
+              elements: str
+              returned: always
             log_reader_sources:
               description: Each log reader and how it reads today, C(bucket_policy) and/or C(iam).
               type: dict

@@ -75,6 +75,7 @@ def test_readers_through_iam_are_listed_and_checked_against_the_key(assessed, ma
     [finding] = [f for f in trails["tg-readers"]["findings"] if f["code"] == "READERS_NEED_DECRYPT"]
     assert siem in finding["message"]  # the recommended key's account-wide Decrypt covers only its own account
     assert no_decrypt not in finding["message"] and with_decrypt not in finding["message"]
+    assert trails["tg-readers"]["log_readers_need_decrypt"] == [siem]
 
     # the bucket-key trail's key has no account-wide Decrypt: only the role whose IAM policy allows it keeps access
     bkey = trails["tg-bucket-key-no-decrypt"]
@@ -82,6 +83,10 @@ def test_readers_through_iam_are_listed_and_checked_against_the_key(assessed, ma
     [finding] = [f for f in bkey["findings"] if f["code"] == "READERS_NEED_DECRYPT"]
     assert f"{no_decrypt} (via IAM policy)" in finding["message"]
     assert with_decrypt not in finding["message"]
+    assert bkey["log_readers_need_decrypt"] == [no_decrypt]
+    # the approvals template (non-compliant trails only) suggests exactly the readers that would lose access
+    template = run.text("assess/approvals.template.yml")
+    assert f"(approve them as readers): {no_decrypt}\n" in template
 
     doc = run.json("assess/assessment.json")
     iam = run.json(f"assess/{account}/summary.json")

@@ -28,6 +28,7 @@ def trail(name, compliance="non_compliant", action="create_key", findings=(), re
         "findings": [{"code": c, "severity": "high", "message": f"{c} <msg>", "remediation": "fix it",
                       "statement": None} for c in findings],
         "log_readers": sorted(readers or {}), "log_reader_sources": readers or {},
+        "log_readers_need_decrypt": [SIEM] if readers else [],
     }  # fmt: skip
 
 
@@ -60,7 +61,9 @@ def test_approvals_template_is_valid_yaml_quoting_the_digest_and_defaulting_to_d
     assert consent["assessment_digest"] == out["digest"]
     assert [t["action"] for t in consent["trails"]] == ["defer"]  # the compliant trail is not listed
     assert "alias: alias/cloudtrail-bad-trail/1" in out["files"]["approvals.template.yml"]  # regex_replace
-    assert f"log readers that will need kms:Decrypt: {PIPELINE}, {SIEM}" in out["files"]["approvals.template.yml"]
+    text = out["files"]["approvals.template.yml"]
+    # only the readers the recommended key would lock out (the pipeline keeps access through IAM)
+    assert f"would lose access without kms:Decrypt (approve them as readers): {SIEM}\n" in text
 
 
 def test_reports_name_readers_and_escape_html():

@@ -62,7 +62,9 @@ def test_document_refuses_an_account_assessed_twice():
 def test_approval_candidates_lists_owned_non_compliant_trails_only():
     doc = _assessment.build_document([facts(A, [
         trail(f"arn:aws:cloudtrail:us-east-1:{A}:trail/fix", action="use_existing_key", key_arn="arn:aws:kms:k",
-              codes=["KEY_DISABLED", "KEY_DISABLED", "TRAIL_LOG_VALIDATION_DISABLED"], log_readers=["r"]),
+              codes=["KEY_DISABLED", "KEY_DISABLED", "TRAIL_LOG_VALIDATION_DISABLED"], log_readers=["r", "s"],
+              log_readers_need_decrypt=["s"]),
+        trail(f"arn:aws:cloudtrail:us-east-1:{A}:trail/old", log_readers=["r"]),  # assessment without the field
         trail(f"arn:aws:cloudtrail:us-east-1:{A}:trail/ok", compliance="compliant", action="none"),
         trail(f"arn:aws:cloudtrail:us-east-1:{B}:trail/org", classification="organization_member_view",
               action="defer", org=True),
@@ -71,7 +73,13 @@ def test_approval_candidates_lists_owned_non_compliant_trails_only():
         "account_id": A, "trail_arn": f"arn:aws:cloudtrail:us-east-1:{A}:trail/fix", "trail_name": "fix",
         "is_organization_trail": False, "recommended_action": "use_existing_key",
         "recommended_key_arn": "arn:aws:kms:k", "recommended_region": "us-east-1", "reason": "because",
-        "finding_codes": ["KEY_DISABLED", "TRAIL_LOG_VALIDATION_DISABLED"], "log_readers": ["r"],
+        "finding_codes": ["KEY_DISABLED", "TRAIL_LOG_VALIDATION_DISABLED"], "log_readers": ["r", "s"],
+        "readers_need_decrypt": ["s"],
+    }, {
+        "account_id": A, "trail_arn": f"arn:aws:cloudtrail:us-east-1:{A}:trail/old", "trail_name": "old",
+        "is_organization_trail": False, "recommended_action": "create_key", "recommended_key_arn": None,
+        "recommended_region": "us-east-1", "reason": "because", "finding_codes": [], "log_readers": ["r"],
+        "readers_need_decrypt": ["r"],
     }]
 
 

@@ -401,3 +401,44 @@ def test_signing_script_round_trip(signer, tmp_path):
                                "-n", namespace, "-s", str(sig)], input=canonical.stdout,
                               capture_output=True, text=True, check=False)
         assert role.returncode != 0
+
+
+OTHER_KEY = "arn:aws:kms:us-east-1:111111111111:key/1111aaaa-1111-4111-8111-111111111111"
+
+
+def _with_readers(log_readers, need_decrypt=None):
+    """The fixture assessment with the readers trail's readers replaced, and its digest."""
+    doc = json.loads(ASSESSMENT_RAW)
+    trail = next(t for a in doc["accounts"].values() for t in a["trails"] if t["arn"].endswith(":trail/readers"))
+    trail["log_readers"] = log_readers
+    if need_decrypt is not None:
+        trail["log_readers_need_decrypt"] = need_decrypt
+    raw = json.dumps(doc).encode()
+    return raw, hashlib.sha256(raw).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("need_decrypt", "entry", "lose_access"),
+    [
+        # the assessment checked the recommended key: the admin keeps access through IAM
+        pytest.param(["arn:aws:iam::111111111111:role/Siem"], {}, False, id="need-decrypt-approved"),
+        # an assessment without the field: every reader must be approved (or the impact accepted)
+        pytest.param(None, {}, True, id="old-assessment-all-readers"),
+        # another action than recommended: the checked set does not apply, every reader counts
+        pytest.param(["arn:aws:iam::111111111111:role/Siem"],
+                     {"action": "use_existing_key", "key_arn": OTHER_KEY, "may_change_key_policy": True}, True,
+                     id="other-action"),
+    ],
+)
+def test_readers_impact_uses_the_readers_the_recommended_key_locks_out(need_decrypt, entry, lose_access):
+    raw, digest = _with_readers(
+        ["arn:aws:iam::111111111111:role/Admin", "arn:aws:iam::111111111111:role/Siem"], need_decrypt)
+    vars_ = load("good/full.yml")
+    vars_["trailguard_consent"]["assessment_digest"] = digest
+    readers_entry = next(t for t in vars_["trailguard_consent"]["trails"] if t["trail_arn"].endswith(":trail/readers"))
+    if entry:
+        readers_entry.pop("create_key", None)
+        readers_entry.update(entry)
+    errors = c.validate_consent(vars_, raw, now=NOW)
+    impacts = [e for e in errors if "log_readers_lose_access" in e["message"]]
+    assert bool(impacts) is lose_access, errors

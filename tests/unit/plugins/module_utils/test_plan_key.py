@@ -15,8 +15,8 @@ REGION = "us-east-1"
 TRAIL = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/main-trail"
 TRAIL2 = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/second"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-READER = "arn:aws:iam::222222222222:role/SecurityAudit"  # other accounts: same-account readers are
-# covered by the root statement (IAM delegation), see _policy.readers_without_decrypt
+READER = "arn:aws:iam::222222222222:role/SecurityAudit"  # readers of other accounts
+LOCAL_READER = f"arn:aws:iam::{ACCOUNT}:role/LogPipeline"  # a reader of the key's own account
 READER2 = "arn:aws:iam::333333333333:role/Forensics"
 
 ROOT = {
@@ -150,6 +150,12 @@ def test_merge_invariant_is_checked(monkeypatch):
         ("root + app", pol(ROOT, USER), {}, True, []),
         ("already allowed by their statement", pol(ROOT, CT_ALL), {}, False, []),
         ("already allowed, reader missing", pol(ROOT, CT_ALL), dict(readers=[READER]), True, [READER]),
+        # the root statement delegates to IAM, which this module cannot see: an approved reader of the key's
+        # account is named in the key policy (the assessment found its IAM policies lacking kms:Decrypt)
+        ("same-account reader behind root", pol(ROOT, CT_ALL), dict(readers=[LOCAL_READER]), True, [LOCAL_READER]),
+        ("same-account reader already named", pol(ROOT, CT_ALL, {
+            "Sid": "TheirReaders", "Effect": "Allow", "Principal": {"AWS": LOCAL_READER}, "Action": "kms:Decrypt",
+            "Resource": "*"}), dict(readers=[LOCAL_READER]), False, []),
         ("bucket key", pol(ROOT), dict(bucket_key_enabled=True), True, []),
         (
             "two trails and readers",
