@@ -475,6 +475,8 @@ def main(argv=None) -> int:
     ap.add_argument("--trails-per-bucket", type=int, default=5)
     ap.add_argument("--trails-per-key", type=int, default=10)
     ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--roles-per-account", type=int, default=20,
+                    help="IAM roles per account (log readers with and without kms:Decrypt, admins, applications)")
     ap.add_argument("--forks", type=int, default=0,
                     help="ansible forks for both runs (default: one per account, max 10)")
     ap.add_argument("--no-naive", action="store_true", help="skip the naive playbook")
@@ -498,7 +500,8 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     load_before = round(os.getloadavg()[0], 2)
     params = {"accounts": args.accounts, "regions": args.regions, "trails": args.trails,
-              "trails_per_bucket": args.trails_per_bucket, "trails_per_key": args.trails_per_key, "seed": args.seed}
+              "trails_per_bucket": args.trails_per_bucket, "trails_per_key": args.trails_per_key, "seed": args.seed,
+              "roles_per_account": args.roles_per_account}
     print(f"Building the bench estate {params} ...", flush=True)
     t0 = time.monotonic()
     with lab.LabServer(estate="bench", estate_params=params) as server:

@@ -772,9 +772,39 @@ def bench_plan(accounts: int = 10, regions: int = 4, trails: int = 500, trails_p
     return {"accounts": accts, "regions": regs, "trails": plan_trails, "keys": plan_keys, "buckets": plan_buckets}
 
 
+BENCH_ROLE_KINDS = ("log-reader", "log-reader-decrypt", "admin", "app")
+
+
+def _bench_roles(aws: Aws, account: str, count: int, buckets: list[str]) -> None:
+    """``count`` roles in ``account``, cycling through BENCH_ROLE_KINDS: readers of the account's log
+    buckets (inline policy, with or without kms:Decrypt), admins (a customer-managed policy ``*:*``, attached)
+    and application roles that touch no logs, so the inventory's IAM read and reader analysis work at scale."""
+    iam = aws.client(account, "iam")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    admin_arn = iam.create_policy(PolicyName="tg-bench-admin", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))["Policy"]["Arn"]
+    for i in range(count):
+        kind = BENCH_ROLE_KINDS[i % len(BENCH_ROLE_KINDS)]
+        name = f"tg-bench-{kind}-{i:03d}"
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
+        if kind == "admin":
+            iam.attach_role_policy(RoleName=name, PolicyArn=admin_arn)
+            continue
+        if kind == "app":
+            statements = [{"Effect": "Allow", "Action": ["ec2:Describe*", "sqs:*"], "Resource": "*"}]
+        else:
+            mine = buckets[i % len(buckets)] if buckets else "tg-bench-none"
+            statements = [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{mine}/*"}]
+            if kind == "log-reader-decrypt":
+                statements.append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})
+        iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+
+
 def build_bench(endpoint_url: str, accounts: int = 10, regions: int = 4, trails: int = 500,
                 trails_per_bucket: int = 5, trails_per_key: int = 10, seed: int = 20240601,
-                workers: int = 16, **_params: Any) -> dict:
+                workers: int = 16, roles_per_account: int = 20, **_params: Any) -> dict:
     started = time.monotonic()
     plan = bench_plan(accounts, regions, trails, trails_per_bucket, trails_per_key, seed)
     aws = Aws(endpoint_url)
@@ -840,6 +870,10 @@ def build_bench(endpoint_url: str, accounts: int = 10, regions: int = 4, trails:
             t0 = time.monotonic()
             list(pool.map(fn, items))
             timings[phase] = round(time.monotonic() - t0, 2)
+        t0 = time.monotonic()
+        buckets_of = {a: sorted(b["name"] for b in plan["buckets"] if b["account"] == a) for a in plan["accounts"]}
+        list(pool.map(lambda a: _bench_roles(aws, a, roles_per_account, buckets_of[a]), plan["accounts"]))
+        timings["iam_roles"] = round(time.monotonic() - t0, 2)
     timings["total"] = round(time.monotonic() - started, 2)
     accounts_out = {}
     for account in plan["accounts"]:
@@ -848,7 +882,7 @@ def build_bench(endpoint_url: str, accounts: int = 10, regions: int = 4, trails:
             entry["role_arn"] = aws.role_arn(account)
         accounts_out[account] = entry
     params = {"accounts": accounts, "regions": regions, "trails": trails, "trails_per_bucket": trails_per_bucket,
-              "trails_per_key": trails_per_key, "seed": seed}
+              "trails_per_key": trails_per_key, "seed": seed, "roles_per_account": roles_per_account}
     return rec.manifest("bench", accounts_out, org_id, params=params, timings=timings,
                         non_compliant_codes=sorted(NON_COMPLIANT_CODES))
 
