@@ -147,13 +147,19 @@ def test_reports_name_every_trail_and_finding(assessed):
             assert finding["code"] in md
 
 
-def test_access_denied_on_a_key_becomes_a_finding(demo_lab, tmp_path):
-    demo_lab.control.inject("kms", "GetKeyPolicy", "AccessDeniedException", 400, count=1)
+def _assess_with_one_fault(demo_lab, tmp_path, service, action, code, status):
+    """Assess us-east-1 with the next ``service:action`` call failing with ``code``; the run must succeed."""
+    demo_lab.control.inject(service, action, code, status, count=1)
     try:
         run = run_playbook("assess", demo_lab, tmp_path, extra_vars={"trailguard_regions": ["us-east-1"]})
     finally:
         demo_lab.control.clear_faults()
     assert run.rc == 0, run.output[-3000:]
+    return run
+
+
+def test_access_denied_on_a_key_becomes_a_finding(demo_lab, tmp_path):
+    run = _assess_with_one_fault(demo_lab, tmp_path, "kms", "GetKeyPolicy", "AccessDeniedException", 400)
     keys = run.json("assess/111111111111/keys.json")
     unreadable = [k for k in keys if any("AccessDenied" in (e.get("code") or "") for e in k["read_errors"])]
     assert len(unreadable) == 1
@@ -164,12 +170,7 @@ def test_access_denied_on_a_key_becomes_a_finding(demo_lab, tmp_path):
 
 
 def test_access_denied_on_iam_is_reported_not_fatal(demo_lab, tmp_path):
-    demo_lab.control.inject("iam", "GetAccountAuthorizationDetails", "AccessDenied", 403, count=1)
-    try:
-        run = run_playbook("assess", demo_lab, tmp_path, extra_vars={"trailguard_regions": ["us-east-1"]})
-    finally:
-        demo_lab.control.clear_faults()
-    assert run.rc == 0, run.output[-3000:]
+    run = _assess_with_one_fault(demo_lab, tmp_path, "iam", "GetAccountAuthorizationDetails", "AccessDenied", 403)
     account = run.json("assess/assessment.json")["accounts"]["111111111111"]
     assert account["iam"]["read"] is False
     assert account["iam"]["read_errors"][0]["code"] == "AccessDenied"

@@ -131,3 +131,15 @@ def make_factory(faults=None, region="us-east-1"):
         return client
 
     return _common.ClientFactory(connect, default_region=region)
+
+
+def faults_on_every_client(monkeypatch, faults):
+    """Every boto3 client created from now on (any session, as the modules create them) serves ``faults``."""
+    real_client = boto3.session.Session.client
+
+    def client(self, service, *args, **kwargs):
+        made = real_client(self, service, *args, **kwargs)
+        made.meta.events.register_first("before-send", faults.handler(service))
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)

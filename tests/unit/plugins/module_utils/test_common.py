@@ -7,7 +7,7 @@ import pytest
 from moto import mock_aws
 
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _common
-from cmk_facts_helpers import Faults, fast_retries, make_factory
+from cmk_facts_helpers import Faults, fast_retries, faults_on_every_client, make_factory
 
 
 @pytest.fixture(autouse=True)
@@ -181,16 +181,7 @@ def test_module_connect_names_the_role_it_could_not_assume(monkeypatch):
     fast_retries(monkeypatch)
     faults = Faults()
     faults.add("sts", "AssumeRole", 403, "AccessDenied")
-    import boto3.session
-
-    real_client = boto3.session.Session.client
-
-    def client_with_faults(self, service, *args, **kwargs):
-        made = real_client(self, service, *args, **kwargs)
-        made.meta.events.register_first("before-send", faults.handler(service))
-        return made
-
-    monkeypatch.setattr(boto3.session.Session, "client", client_with_faults)
+    faults_on_every_client(monkeypatch, faults)
     assume = {"role_arn": "arn:aws:iam::222222222222:role/Nope"}
     factory = _common.ClientFactory(_common.module_connect(_ModuleStub(endpoint_url=None), assume_role=assume))
     with pytest.raises(_common.AccessDeniedError, match="could not assume arn:aws:iam::222222222222:role/Nope"):

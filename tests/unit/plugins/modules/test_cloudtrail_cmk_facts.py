@@ -13,7 +13,7 @@ from moto.ec2.models.availability_zones_and_regions import Region, RegionsAndZon
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.modules import cloudtrail_cmk_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))
-from cmk_facts_helpers import Faults, fake_policy, fast_retries
+from cmk_facts_helpers import Faults, fake_policy, fast_retries, faults_on_every_client
 
 ACCOUNT = "123456789012"
 
@@ -95,14 +95,7 @@ def test_main_fails_cleanly_without_identity(capsys, monkeypatch):
     with mock_aws():
         faults = Faults()
         faults.add("sts", "GetCallerIdentity", 403, "AccessDenied")
-        real_client = boto3.session.Session.client
-
-        def client(self, service, *a, **kw):
-            c = real_client(self, service, *a, **kw)
-            c.meta.events.register_first("before-send", faults.handler(service))
-            return c
-
-        monkeypatch.setattr(boto3.session.Session, "client", client)
+        faults_on_every_client(monkeypatch, faults)
         rc, out = run(capsys, regions=["us-east-1"])
     assert rc == 1
     assert out["failed"] is True
