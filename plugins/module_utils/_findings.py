@@ -538,15 +538,16 @@ def readers_findings(trail, bucket, target_key, account_id, action, iam=None):
         # The new key's policy delegates to IAM (account root statement): a principal of this account
         # keeps access only when its own policies allow kms:Decrypt on any key of the region.
         region = (bucket or {}).get("region") or trail.get("home_region")
-        placeholder = f"arn:aws:kms:{region}:{account_id}:key/{NEW_KEY_PLACEHOLDER}"
-        missing = [
-            r for r in readers
-            if r not in identities
-            or _policy.readers_without_decrypt(
-                _policy.new_key_policy(account_id, [trail["arn"]]), placeholder, [r], trail_arn=trail["arn"],
-                identities=identities,
+        partition = trail["arn"].split(":")[1]
+        placeholder = f"arn:{partition}:kms:{region}:{account_id}:key/{NEW_KEY_PLACEHOLDER}"
+        new_policy = _policy.new_key_policy(account_id, [trail["arn"]])
+        known = [r for r in readers if r in identities]
+        lacking = set(
+            _policy.readers_without_decrypt(
+                new_policy, placeholder, known, trail_arn=trail["arn"], identities=identities
             )
-        ]
+        )
+        missing = [r for r in readers if r not in identities or r in lacking]
         key_name = "the new key"
     else:
         return sources, [], []
