@@ -17,6 +17,12 @@ def get_trail_status(client, trail_arn):
     return call(client, "get_trail_status", not_found=TRAIL_NOT_FOUND, resource=trail_arn, Name=trail_arn)
 
 
+def default_event_selectors():
+    """The selectors of a trail nobody gave any: all read and write management events, no data events."""
+    return [{"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+             "ExcludeManagementEventSources": []}]
+
+
 def get_event_selectors(client, trail_arn):
     """``{"EventSelectors": [...], "AdvancedEventSelectors": [...]}`` or None when the trail is gone."""
     result = call(client, "get_event_selectors", not_found=TRAIL_NOT_FOUND, resource=trail_arn, TrailName=trail_arn)

@@ -9,7 +9,9 @@ is read once however many trails share it. API-call budget per account (checked 
 * fixed: sts GetCallerIdentity, ec2 DescribeRegions (only without ``regions``), s3 ListBuckets,
   organizations DescribeOrganization (only when an organization trail is owned here);
 * per region: DescribeTrails, ListAliases, ListKeys, ListTags (one per 20 trails homed there);
-* per trail: GetTrailStatus, GetEventSelectors, GetInsightSelectors (only when HasInsightSelectors);
+* per trail: GetTrailStatus, GetEventSelectors (only when HasCustomEventSelectors: otherwise the trail has
+  AWS's default selector, all management events and no data events), GetInsightSelectors (only when
+  HasInsightSelectors);
 * per bucket: 8 reads (policy, ACL, encryption, versioning, object lock, lifecycle, ownership
   controls, request payment) + HeadBucket only when ListBuckets did not say the region;
 * per key: DescribeKey, GetKeyPolicy, GetKeyRotationStatus, ListResourceTags (AWS-managed keys:
@@ -224,6 +226,7 @@ class Inventory:
             "cloud_watch_logs_role_arn": raw.get("CloudWatchLogsRoleArn"),
             "log_file_validation_enabled": bool(raw.get("LogFileValidationEnabled")),
             "has_custom_event_selectors": bool(raw.get("HasCustomEventSelectors")),
+            "event_selectors_source": None,
             "has_insight_selectors": bool(raw.get("HasInsightSelectors")),
             "event_selectors": None,
             "advanced_event_selectors": None,
@@ -275,10 +278,17 @@ class Inventory:
             trail["latest_delivery_error"] = status.get("LatestDeliveryError") or None
         if trail["classification"] == ORG_MEMBER_VIEW:
             return
-        selectors = attempt(_cloudtrail.get_event_selectors, client, arn)
-        if selectors is not None:
-            trail["event_selectors"] = selectors["EventSelectors"]
-            trail["advanced_event_selectors"] = selectors["AdvancedEventSelectors"]
+        if trail["has_custom_event_selectors"]:
+            selectors = attempt(_cloudtrail.get_event_selectors, client, arn)
+            if selectors is not None:
+                trail["event_selectors"] = selectors["EventSelectors"]
+                trail["advanced_event_selectors"] = selectors["AdvancedEventSelectors"]
+                trail["event_selectors_source"] = "api"
+        else:
+            # No custom selectors (DescribeTrails says so): AWS's default, no call needed.
+            trail["event_selectors"] = _cloudtrail.default_event_selectors()
+            trail["advanced_event_selectors"] = []
+            trail["event_selectors_source"] = "default"
         if trail["has_insight_selectors"]:
             trail["insight_selectors"] = attempt(_cloudtrail.get_insight_selectors, client, arn)
         else:

@@ -261,9 +261,18 @@ ansible_facts:
               type: bool
               returned: always
             event_selectors:
-              description: "EventSelectors (null when unread)."
+              description:
+                - "EventSelectors (null when unread)."
+                - Read with GetEventSelectors only when C(has_custom_event_selectors) is true; otherwise AWS's
+                  default selector (all read and write management events, no data events), see
+                  C(event_selectors_source).
               type: list
               elements: dict
+              returned: always
+            event_selectors_source:
+              description: C(api) (read with GetEventSelectors), C(default) (the trail has no custom selectors,
+                so it has AWS's default one; no call made) or null (unread).
+              type: str
               returned: always
             advanced_event_selectors:
               description: "AdvancedEventSelectors (null when unread)."

@@ -95,6 +95,21 @@ def test_readers_through_iam_are_listed_and_checked_against_the_key(assessed, ma
     assert iam["iam_principals"] >= 2 and iam["iam_read"] is True
 
 
+def test_selectors_read_only_where_the_trail_has_custom_ones(assessed):
+    run, _writes = assessed
+    trails = {t["name"]: t for t in _trails(run).values()}
+    eu = trails["tg-good-eu"]
+    assert eu["event_selectors_source"] == "api"
+    assert eu["event_selectors"][0]["ReadWriteType"] == "WriteOnly"
+    assert eu["event_selectors"][0]["DataResources"][0]["Type"] == "AWS::S3::Object"
+    assert eu["insight_selectors"] == [{"InsightType": "ApiCallRateInsight"}]
+    defaults = [t for n, t in trails.items() if n != "tg-good-eu"]
+    assert {t["event_selectors_source"] for t in defaults} == {"default"}
+    calls = run.json(f"assess/{eu['account_id']}/api_calls.json")
+    assert [c["region"] for c in calls if c["operation"] == "GetEventSelectors"] == ["eu-west-1"]
+    assert [c["region"] for c in calls if c["operation"] == "GetInsightSelectors"] == ["eu-west-1"]
+
+
 def test_member_view_of_org_trail_is_not_actionable(assessed, manifest):
     run, _writes = assessed
     doc = run.json("assess/assessment.json")

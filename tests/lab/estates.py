@@ -664,6 +664,13 @@ def build_demo(endpoint_url: str, **_params: Any) -> dict:
     for n, account, region, bucket, key, prefix in plan:
         trails[n] = rec.create_trail(account, region, n, buckets[bucket], key=keys[key] if key else None,
                                      prefix=prefix, **spec[n])
+    # Selectors on one good trail (the inventory reads them only when DescribeTrails says they were put):
+    # write-only management events plus S3 data events, and API call rate Insights.
+    ct_eu = aws.client(A, "cloudtrail", W)
+    ct_eu.put_event_selectors(TrailName="tg-good-eu", EventSelectors=[{
+        "ReadWriteType": "WriteOnly", "IncludeManagementEvents": True,
+        "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{b_eu}/"]}]}])
+    ct_eu.put_insight_selectors(TrailName="tg-good-eu", InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
 
     # ---- decay (legal API calls, as estates decay) ----------------------------------------------
     rec.disable_key(keys["disabled"])

@@ -252,3 +252,32 @@ def test_lookup_events_returns_recorded_events_not_500(aws, bucket):
     assert aws("cloudtrail", "us-west-2").lookup_events()["Events"] == []
     page = ct.lookup_events(MaxResults=1)
     assert len(page["Events"]) == 1 and page["NextToken"]
+
+
+def test_selector_flags_and_default_event_selectors(aws, bucket):
+    """AWS: DescribeTrails/GetTrail say whether selectors were put; a trail without any has the default one."""
+    ct = aws("cloudtrail")
+    ct.create_trail(Name="plain-sel", S3BucketName=bucket)
+    ct.create_trail(Name="custom-sel", S3BucketName=bucket)
+    ct.create_trail(Name="advanced-sel", S3BucketName=bucket)
+    ct.put_event_selectors(TrailName="custom-sel", EventSelectors=[
+        {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "DataResources": []}])
+    advanced = [{"Name": "s3 data", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                                                        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}]
+    ct.put_event_selectors(TrailName="advanced-sel", AdvancedEventSelectors=advanced)
+    ct.put_insight_selectors(TrailName="advanced-sel", InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
+    flags = {t["Name"]: (t["HasCustomEventSelectors"], t["HasInsightSelectors"])
+             for t in ct.describe_trails()["trailList"]}
+    assert flags == {"plain-sel": (False, False), "custom-sel": (True, False), "advanced-sel": (True, True)}
+    assert ct.get_trail(Name="advanced-sel")["Trail"]["HasInsightSelectors"] is True
+
+    plain = ct.get_event_selectors(TrailName="plain-sel")
+    assert plain["EventSelectors"] == [{"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+                                        "ExcludeManagementEventSources": []}]
+    assert "AdvancedEventSelectors" not in plain
+    assert ct.get_event_selectors(TrailName="custom-sel")["EventSelectors"][0]["ReadWriteType"] == "WriteOnly"
+    adv = ct.get_event_selectors(TrailName="advanced-sel")
+    assert adv["AdvancedEventSelectors"][0]["Name"] == "s3 data" and "EventSelectors" not in adv
+    # basic selectors replace advanced ones
+    ct.put_event_selectors(TrailName="advanced-sel", EventSelectors=[{"ReadWriteType": "All"}])
+    assert "AdvancedEventSelectors" not in ct.get_event_selectors(TrailName="advanced-sel")

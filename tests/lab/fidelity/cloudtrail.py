@@ -199,12 +199,58 @@ def _rewrite_json(response, fn):
     return status, headers, payload
 
 
+# What GetEventSelectors returns for a trail nobody gave selectors: all management events, no data events.
+DEFAULT_EVENT_SELECTORS = [{"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+                            "ExcludeManagementEventSources": []}]
+
+
+def selector_flags(trail) -> dict:
+    """AWS: ``HasCustomEventSelectors`` / ``HasInsightSelectors`` say whether selectors were put (moto: never)."""
+    return {
+        "HasCustomEventSelectors": bool(getattr(trail, "event_selectors", None)
+                                        or getattr(trail, "advanced_event_selectors", None)),
+        "HasInsightSelectors": bool(getattr(trail, "insight_selectors", None)),
+    }
+
+
+def describe(trail) -> dict:
+    return {**clean_description(trail.description(include_region=True)), **selector_flags(trail)}
+
+
+def after_get_event_selectors(ctx, response):
+    """A trail without selectors has AWS's default one; only the kind in use is returned."""
+    def fix(data):
+        basic, advanced = data.get("EventSelectors") or [], data.get("AdvancedEventSelectors") or []
+        out = {k: v for k, v in data.items() if k not in ("EventSelectors", "AdvancedEventSelectors")}
+        if advanced:
+            out["AdvancedEventSelectors"] = advanced
+        else:
+            out["EventSelectors"] = basic or DEFAULT_EVENT_SELECTORS
+        return out
+
+    return _rewrite_json(response, fix)
+
+
+def after_put_event_selectors(ctx, response):
+    """AWS: basic and advanced selectors replace each other (moto keeps the advanced ones on a basic put)."""
+    if response[0] < 400 and ctx.req.params.get("EventSelectors"):
+        trail = find_trail_anywhere(ctx.account, ctx.req.params.get("TrailName") or "")
+        if trail is not None:
+            trail.advanced_event_selectors = []
+    return response
+
+
 def after_trail_write(ctx, response):
     return _rewrite_json(response, clean_description)
 
 
 def after_get_trail(ctx, response):
-    return _rewrite_json(response, lambda d: {**d, "Trail": clean_description(d.get("Trail", {}))})
+    def fix(data):
+        desc = clean_description(data.get("Trail", {}))
+        trail = find_trail_anywhere(ctx.account, desc.get("TrailARN") or desc.get("Name") or "")
+        return {**data, "Trail": {**desc, **(selector_flags(trail) if trail is not None else {})}}
+
+    return _rewrite_json(response, fix)
 
 
 def describe_trails(ctx):
@@ -229,7 +275,7 @@ def describe_trails(ctx):
                                   if t.trail_name == ref and t.is_multi_region), None)
             if trail is not None and trail not in trails:
                 trails.append(trail)
-    return json_response({"trailList": [clean_description(t.description(include_region=True)) for t in trails]})
+    return json_response({"trailList": [describe(t) for t in trails]})
 
 
 def get_trail_status(ctx):
@@ -340,4 +386,6 @@ AFTER = {
     ("cloudtrail", "CreateTrail"): after_trail_write,
     ("cloudtrail", "UpdateTrail"): after_trail_write,
     ("cloudtrail", "GetTrail"): after_get_trail,
+    ("cloudtrail", "GetEventSelectors"): after_get_event_selectors,
+    ("cloudtrail", "PutEventSelectors"): after_put_event_selectors,
 }

@@ -262,3 +262,14 @@ def test_iam_access_denied_is_recorded_not_fatal(estate):
     assert facts["iam"]["read"] is False
     assert facts["iam"]["read_errors"][0]["access_denied"] is True
     assert len(facts["trails"]) == 5
+
+
+def test_default_event_selectors_need_no_call(estate):
+    """moto's DescribeTrails says HasCustomEventSelectors false (as AWS does for a trail never given any)."""
+    factory, facts = gather()
+    assert factory.recorder.count("cloudtrail", "GetEventSelectors") == 0
+    for trail in facts["trails"]:
+        assert trail["event_selectors_source"] == "default"
+        assert trail["event_selectors"] == [{"ReadWriteType": "All", "IncludeManagementEvents": True,
+                                             "DataResources": [], "ExcludeManagementEventSources": []}]
+        assert trail["advanced_event_selectors"] == []
