@@ -262,8 +262,9 @@ def test_selector_flags_and_default_event_selectors(aws, bucket):
     ct.create_trail(Name="advanced-sel", S3BucketName=bucket)
     ct.put_event_selectors(TrailName="custom-sel", EventSelectors=[
         {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "DataResources": []}])
-    advanced = [{"Name": "s3 data", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
-                                                        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}]
+    fields = [{"Field": "eventCategory", "Equals": ["Data"]},
+              {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]
+    advanced = [{"Name": "s3 data", "FieldSelectors": fields}]
     ct.put_event_selectors(TrailName="advanced-sel", AdvancedEventSelectors=advanced)
     ct.put_insight_selectors(TrailName="advanced-sel", InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
     flags = {t["Name"]: (t["HasCustomEventSelectors"], t["HasInsightSelectors"])

@@ -18,8 +18,7 @@ DECRYPT = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}
 IAM = {"read": True, "principals": [_policy.prepare_identity(p) for p in (
     {"arn": PIPE, "policies": [{"Statement": [READ]}]},
     {"arn": ARCHIVER, "policies": [{"Statement": [READ, DECRYPT]}]},
-    {"arn": f"arn:aws:iam::{A}:role/App", "policies": [{"Statement": [{"Effect": "Allow", "Action": "sqs:*",
-                                                                         "Resource": "*"}]}]},
+    {"arn": f"arn:aws:iam::{A}:role/App", "policies": [{"Statement": [dict(DECRYPT, Action="sqs:*")]}]},
 )]}  # fmt: skip
 KEY = {"arn": f"arn:aws:kms:us-east-1:{A}:key/k1", "policy": _policy.new_key_policy(A, [TRAIL["arn"]])}
 
