@@ -232,6 +232,8 @@ def _key_region(params, default_region):
 
 def run_key(factory, params, check_mode=False, want_diff=False):
     """Runner of ``kms_cloudtrail_policy``."""
+    for index, arn in enumerate(params["trail_arns"]):
+        _arn.require(arn, "cloudtrail", "trail", f"trail_arns[{index}]")
     region = _key_region(params, factory.default_region)
     kms = factory.client("kms", region)
     trail_arns = list(params["trail_arns"])
@@ -391,6 +393,7 @@ def _bucket_client(factory, bucket, default_region):
 def run_bucket(factory, params, check_mode=False, want_diff=False):
     """Runner of ``s3_cloudtrail_policy``."""
     trail_arn = params["trail_arn"]
+    _arn.require(trail_arn, "cloudtrail", "trail", "trail_arn")
     result = {
         "changed": False,
         "bucket": None,
@@ -459,6 +462,7 @@ def run_bucket(factory, params, check_mode=False, want_diff=False):
 def run_attach(factory, params, check_mode=False, want_diff=False):
     """Runner of ``trail_kms_attach``."""
     trail_arn = params["trail_arn"]
+    _arn.require(trail_arn, "cloudtrail", "trail", "trail_arn")
     client, region, trail = _read_trail(factory, trail_arn)
     key_arn = _resolve_key_arn(factory, params["kms_key_arn"], region)
     result = {
@@ -552,11 +556,14 @@ def run_module(module, runner):
     """The body every change module's ``main()`` shares: one client factory, the runner, errors mapped.
 
     ``runner`` is ``run_key``, ``run_bucket`` or ``run_attach``. An ``ApplyFailed`` carries the partial result
-    (audit, calls done and not done) into the failure; any other AWS error is reported with its details.
+    (audit, calls done and not done) into the failure; any other AWS error is reported with its details. A
+    malformed trail ARN fails before any AWS call, naming the argument.
     """
     factory = ClientFactory(module_connect(module), default_region=module.region)
     try:
         result = runner(factory, module.params, check_mode=module.check_mode, want_diff=module._diff)
+    except _arn.ArnError as exc:
+        module.fail_json(msg=str(exc), changed=False)
     except ApplyFailed as exc:
         module.fail_json(msg=exc.message, **exc.result)
     except AwsApiError as exc:

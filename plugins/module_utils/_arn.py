@@ -39,6 +39,24 @@ def parse_arn(arn: str) -> dict:
     return {**parts, "resource_type": resource_type, "resource": resource}
 
 
+def require(value: object, service: str, resource_type: str, name: str) -> dict:
+    """``parse_arn(value)`` when it is a ``service`` ARN of ``resource_type`` with region and account.
+
+    Raises ArnError naming the argument otherwise, e.g. ``trail_arn 'x' is not a cloudtrail trail ARN
+    (arn:<partition>:cloudtrail:<region>:<account>:trail/<name>)``.
+    """
+    leaf = "name" if service == "cloudtrail" else "id"
+    example = f"arn:<partition>:{service}:<region>:<account>:{resource_type}/<{leaf}>"
+    try:
+        parts = parse_arn(value)  # type: ignore[arg-type]
+    except ArnError:
+        parts = None
+    if (parts is None or parts["service"] != service or parts["resource_type"] != resource_type
+            or not parts["region"] or not re.fullmatch(r"\d{12}", parts["account"]) or not parts["resource"]):
+        raise ArnError(f"{name} {value!r} is not a {service} {resource_type} ARN ({example})")
+    return parts
+
+
 def _split_resource(service: str, rest: str) -> tuple[str, str]:
     """Split the resource section at its first ``/`` or ``:`` (never for S3)."""
     if service == "s3":

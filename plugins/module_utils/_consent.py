@@ -78,6 +78,8 @@ BUCKET_POLICY_FINDINGS = ("BUCKET_POLICY_DENIES_CLOUDTRAIL", "BUCKET_POLICY_BLOC
 ACTIONABLE_CLASSIFICATIONS = (None, "owned")
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+# Own ARN patterns rather than _arn.require: this file must also load on its own, by file path
+# (scripts/consent_sign.py), where no other module_utils can be imported.
 TRAIL_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):cloudtrail:([a-z0-9-]+):(\d{12}):trail/([A-Za-z0-9._-]{1,128})$")
 KEY_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key/([A-Za-z0-9-]+)$")
 ALIAS_RE = re.compile(r"^alias/(?!aws/)[A-Za-z0-9/_-]{1,250}$")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._arn import ArnError, parse_arn
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._arn import require as require_arn
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._policy import (
     PolicyError,
     bucket_policy_findings,
@@ -528,19 +528,9 @@ def object_evidence(bucket: str, key: str, region: str, last_modified: object, h
 def validate_spec(spec: dict) -> dict:
     """Normalise one trail entry; ValueError with a plain message when it cannot be verified."""
     arn = spec.get("trail_arn")
-    try:
-        parts = parse_arn(arn)
-    except ArnError as exc:
-        raise ValueError(f"trail_arn {arn!r} is not an ARN") from exc
-    if parts["service"] != "cloudtrail" or parts["resource_type"] != "trail":
-        raise ValueError(f"trail_arn {arn!r} is not a CloudTrail trail ARN")
+    parts = require_arn(arn, "cloudtrail", "trail", "trail_arn")
     key = spec.get("expected_key_arn")
-    try:
-        key_parts = parse_arn(key)
-    except ArnError as exc:
-        raise ValueError(f"expected_key_arn {key!r} of {arn} is not a key ARN") from exc
-    if key_parts["service"] != "kms" or key_parts["resource_type"] != "key":
-        raise ValueError(f"expected_key_arn {key!r} of {arn} is not a key ARN (aliases are not accepted)")
+    require_arn(key, "kms", "key", f"expected_key_arn of {arn}")
     try:
         attached = parse_time(spec.get("attached_at"))
     except ValueError as exc:

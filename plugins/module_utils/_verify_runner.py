@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _cloudtrail, _kms, _s3
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _arn, _cloudtrail, _kms, _s3
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _verify as V
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
     AwsApiError,
@@ -98,7 +98,7 @@ class TrailVerification:
     def read_key(self, trail):
         expected = self.spec["expected_key_arn"]
         key = {}
-        kms = self.factory.client("kms", V.parse_arn(expected)["region"])
+        kms = self.factory.client("kms", _arn.parse_arn(expected)["region"])
         try:
             key["metadata"] = _kms.describe_key(kms, expected)
         except AwsApiError as exc:

@@ -1,5 +1,7 @@
 """Tests for plugins/module_utils/_arn.py."""
 
+import re
+
 import pytest
 
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _arn
@@ -113,3 +115,24 @@ def test_account_of_and_bucket_arn():
     assert _arn.account_of("arn:aws:s3:::b") == ""
     assert _arn.bucket_arn("b") == "arn:aws:s3:::b"
     assert _arn.bucket_arn("b", "aws-cn") == "arn:aws-cn:s3:::b"
+
+
+@pytest.mark.parametrize(
+    ("value", "service", "rtype", "ok"),
+    [
+        ("arn:aws:cloudtrail:us-east-1:111111111111:trail/main", "cloudtrail", "trail", True),
+        ("arn:aws-us-gov:kms:us-gov-west-1:111111111111:key/abc", "kms", "key", True),
+        ("arn:aws:kms:us-east-1:111111111111:alias/abc", "kms", "key", False),
+        ("arn:aws:cloudtrail:us-east-1::trail/main", "cloudtrail", "trail", False),
+        ("arn:aws:cloudtrail::111111111111:trail/main", "cloudtrail", "trail", False),
+        ("arn:aws:cloudtrail:us-east-1:111111111111:trail/", "cloudtrail", "trail", False),
+        ("main", "cloudtrail", "trail", False),
+        (None, "cloudtrail", "trail", False),
+    ],
+)
+def test_require(value, service, rtype, ok):
+    if ok:
+        assert _arn.require(value, service, rtype, "arg") == _arn.parse_arn(value)
+    else:
+        with pytest.raises(_arn.ArnError, match=rf"^arg {re.escape(repr(value))} is not a {service} {rtype} ARN"):
+            _arn.require(value, service, rtype, "arg")

@@ -199,10 +199,11 @@ def test_paths_days_and_sample():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"trail_arn": "main", "expected_key_arn": KEY, "attached_at": ATTACHED}, "is not an ARN"),
-        ({"trail_arn": KEY, "expected_key_arn": KEY, "attached_at": ATTACHED}, "not a CloudTrail trail ARN"),
+        ({"trail_arn": "main", "expected_key_arn": KEY, "attached_at": ATTACHED},
+         "trail_arn 'main' is not a cloudtrail trail ARN"),
+        ({"trail_arn": KEY, "expected_key_arn": KEY, "attached_at": ATTACHED}, "is not a cloudtrail trail ARN"),
         ({"trail_arn": TRAIL, "expected_key_arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/x",
-          "attached_at": ATTACHED}, "aliases are not accepted"),
+          "attached_at": ATTACHED}, r"expected_key_arn of .* is not a kms key ARN \(arn:<partition>:kms:"),
         ({"trail_arn": TRAIL, "expected_key_arn": KEY, "attached_at": "yesterday"}, "not an ISO 8601 time"),
         ({"trail_arn": TRAIL, "expected_key_arn": KEY, "attached_at": None}, "missing"),
     ],

@@ -121,7 +121,8 @@ def test_unusable_key_is_refused_and_left_alone(estate, aws, state, code):
 
 
 def test_key_not_found(aws):
-    result, failed = run(main, {"key_id": "alias/nope", "trail_arns": ["arn:aws:cloudtrail:us-east-1:1:trail/x"]})
+    trail = "arn:aws:cloudtrail:us-east-1:123456789012:trail/x"
+    result, failed = run(main, {"key_id": "alias/nope", "trail_arns": [trail]})
     assert failed and result["findings"][0]["code"] == "KEY_NOT_FOUND"
 
 

@@ -131,4 +131,4 @@ def test_alias_instead_of_key_arn_is_refused(aws, capsys):
     spec[0]["expected_key_arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/cloudtrail"
     rc, out = run(capsys, trails=spec)
     assert rc == 1 and out["failed"] is True
-    assert "aliases are not accepted" in out["msg"]
+    assert "alias/cloudtrail' is not a kms key ARN (arn:<partition>:kms:<region>:<account>:key/<id>)" in out["msg"]
