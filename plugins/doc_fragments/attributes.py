@@ -34,6 +34,21 @@ attributes:
     support: full
 """
 
+    # Should be used together with the standard fragment; the change modules (they write, in check mode too
+    # they say exactly what they would write).
+    CHANGE_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Check mode reads everything, makes no write, and returns the exact plan the real run would carry out.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""
+
     FACTS = r"""
 options: {}
 attributes:

@@ -9,23 +9,15 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _consent
-
-
-def _opt(value):
-    """None for an unset optional argument (None, '' or Ansible's omit placeholder)."""
-    if value is None or type(value).__name__ == "Omit":
-        return None
-    if isinstance(value, str) and (not value or value.startswith("__omit_place_holder__")):
-        return None
-    return value
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.plugin_utils._filter_args import optional
 
 
 def _kwargs(now, assessment_sha256, require_signature, allowed_signers):
     return {
-        "now": _opt(now),
-        "assessment_sha256_hex": _opt(assessment_sha256),
-        "require_signature": _opt(require_signature),
-        "allowed_signers": _opt(allowed_signers),
+        "now": optional(now),
+        "assessment_sha256_hex": optional(assessment_sha256),
+        "require_signature": optional(require_signature),
+        "allowed_signers": optional(allowed_signers),
     }
 
 

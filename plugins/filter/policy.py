@@ -9,20 +9,12 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _policy
-
-
-def _opt(value):
-    """None for an unset optional argument (None, '' or Ansible's omit placeholder)."""
-    if value is None or type(value).__name__ == "Omit":
-        return None
-    if isinstance(value, str) and (not value or value.startswith("__omit_place_holder__")):
-        return None
-    return value
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.plugin_utils._filter_args import optional
 
 
 def _required(name: str, filter_name: str, value):
     """The value of a required string argument, AnsibleFilterError when it is missing."""
-    value = _opt(value)
+    value = optional(value)
     if not isinstance(value, str):
         raise AnsibleFilterError(f"{filter_name}: {name} is required (a string), got {value!r}")
     return value
@@ -30,7 +22,7 @@ def _required(name: str, filter_name: str, value):
 
 def _bool(name: str, filter_name: str, value) -> bool:
     """A boolean argument (true/false, yes/no, 1/0 accepted as Ansible does)."""
-    value = _opt(value)
+    value = optional(value)
     if value is None:
         return False
     if isinstance(value, bool):
@@ -66,7 +58,7 @@ def cloudtrail_key_policy_findings(
             _required("trail_arn", name, trail_arn),
             _required("key_arn", name, key_arn),
             is_organization_trail=_bool("is_organization_trail", name, is_organization_trail),
-            organization_id=_opt(organization_id),
+            organization_id=optional(organization_id),
             bucket_key_enabled=_bool("bucket_key_enabled", name, bucket_key_enabled),
         )
     except _policy.PolicyError as exc:
@@ -84,7 +76,7 @@ def cloudtrail_bucket_policy_findings(
 ):
     """Findings on an S3 bucket policy for CloudTrail delivering ``trail_arn``'s logs; [] = delivery works."""
     name = "cloudtrail_bucket_policy_findings"
-    prefix = _opt(s3_key_prefix) or ""
+    prefix = optional(s3_key_prefix) or ""
     if not isinstance(prefix, str):
         raise AnsibleFilterError(f"{name}: s3_key_prefix must be a string, got {prefix!r}")
     try:
@@ -93,9 +85,9 @@ def cloudtrail_bucket_policy_findings(
             _required("bucket", name, bucket),
             _required("trail_arn", name, trail_arn),
             s3_key_prefix=prefix,
-            key_arn=_opt(key_arn),
+            key_arn=optional(key_arn),
             is_organization_trail=_bool("is_organization_trail", name, is_organization_trail),
-            organization_id=_opt(organization_id),
+            organization_id=optional(organization_id),
         )
     except _policy.PolicyError as exc:
         raise AnsibleFilterError(f"{name}: {exc}") from exc

@@ -102,14 +102,11 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - trailguard.cloudtrail_cmk.attributes
+  - trailguard.cloudtrail_cmk.attributes.CHANGE_MODULE
 attributes:
   check_mode:
     support: full
     details: Check mode returns the exact policy and calls the real run makes (the new key's ARN is unknown).
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 notes:
   - Only statements with C(TrailGuard) Sids are ever added or merged; no statement is removed or narrowed.
 """

@@ -47,13 +47,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - trailguard.cloudtrail_cmk.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
+  - trailguard.cloudtrail_cmk.attributes.CHANGE_MODULE
 """
 
 EXAMPLES = r"""
