@@ -121,11 +121,16 @@ def test_readers_without_decrypt_with_identities(key_policy, policies, missing):
 
 
 def test_identities_of_other_accounts_are_not_consulted():
+    """A reader of another account covered through its account's root: its own IAM is that account's business
+    (we cannot have read it), so an identity record for it, here without kms:Decrypt, must not count."""
     other = "arn:aws:iam::222222222222:role/Siem"
-    key_policy = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": other}, "Action": "kms:Decrypt",
-                                 "Resource": "*"}]}
+    key_policy = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+                                 "Action": "kms:Decrypt", "Resource": "*"}]}
     identities = {other: ident(READ_LOGS, arn=other)}
     assert _policy.readers_without_decrypt(key_policy, KEY, [other], identities=identities) == []
+    # the same shape in the key's own account is judged on the identity: no kms:Decrypt -> missing
+    local = {ROLE: ident(READ_LOGS)}
+    assert _policy.readers_without_decrypt(ROOT_ONLY, KEY, [ROLE], identities=local) == [ROLE]
 
 
 def test_prepared_identities_give_the_same_answers_and_are_parsed_once():
