@@ -37,12 +37,16 @@ from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _kms
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _policy
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _s3
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._assessment import write_account_files
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
     AccessDeniedError,
+    ApiCallRecorder,
     AwsApiError,
+    ClientFactory,
     NotFoundError,
     TrailGuardError,
     call,
+    module_connect,
     utcnow_iso,
 )
 
@@ -629,3 +633,31 @@ def gather(
         candidate_key_tags=candidate_key_tags,
         expected_account_id=expected_account_id,
     )
+
+
+def run_module(module):
+    """The body of ``cloudtrail_cmk_facts``' ``main()``: connect (assuming the role when asked), gather,
+    write the per-account files when ``output_dir`` is set, and exit with the facts."""
+    params = module.params
+    recorder = ApiCallRecorder()
+    assume_role = {
+        "role_arn": params["assume_role_arn"],
+        "external_id": params["assume_role_external_id"],
+        "session_name": params["role_session_name"],
+    }
+    connect = module_connect(module, assume_role=assume_role, recorder=recorder)
+    factory = ClientFactory(connect, recorder=recorder, default_region=module.region or "us-east-1")
+    try:
+        facts = gather(
+            factory,
+            regions=params["regions"],
+            trails=params["trails"],
+            candidate_key_aliases=params["candidate_key_aliases"],
+            candidate_key_tags=params["candidate_key_tags"],
+            max_workers=params["max_workers"],
+            expected_account_id=params["expected_account_id"],
+        )
+    except TrailGuardError as e:
+        module.fail_json_aws(e.exception or e, msg=e.message, api_calls=factory.recorder.calls)
+    files = write_account_files(facts, params["output_dir"]) if params["output_dir"] else []
+    module.exit_json(changed=False, files=files, ansible_facts={"cloudtrail_cmk": facts})

@@ -19,7 +19,10 @@ from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils import _verify as V
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
     AwsApiError,
+    ClientFactory,
     NotFoundError,
+    TrailGuardError,
+    module_connect,
     utcnow_iso,
 )
 from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._policy import log_prefix
@@ -364,3 +367,17 @@ def verify(factory, trails, wait_timeout=600, poll_interval=30, sample_size=5, c
         "api_calls": factory.recorder.calls,
         "generated_at": utcnow_iso(),
     }
+
+
+def run_module(module):
+    """The body of ``trail_delivery_verify``'s ``main()``: bad input fails with its message, AWS errors with
+    the calls made so far; otherwise exit with the verification result (never ``changed``)."""
+    factory = ClientFactory(module_connect(module), default_region=module.region or "us-east-1")
+    p = module.params
+    try:
+        result = verify(factory, p["trails"], p["wait_timeout"], max(1, p["poll_interval"]), max(1, p["sample_size"]))
+    except ValueError as e:
+        module.fail_json(msg=str(e))
+    except TrailGuardError as e:
+        module.fail_json_aws(e.exception or e, msg=e.message, api_calls=factory.recorder.calls)
+    module.exit_json(changed=False, **result)

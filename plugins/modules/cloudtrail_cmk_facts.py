@@ -636,14 +636,7 @@ ansible_facts:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
-    ApiCallRecorder,
-    ClientFactory,
-    TrailGuardError,
-    module_connect,
-)
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._assessment import write_account_files
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._inventory import gather
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._inventory import run_module
 
 ARGUMENT_SPEC = dict(
     regions=dict(type="list", elements="str"),
@@ -661,28 +654,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    recorder = ApiCallRecorder()
-    assume_role = {
-        "role_arn": module.params["assume_role_arn"],
-        "external_id": module.params["assume_role_external_id"],
-        "session_name": module.params["role_session_name"],
-    }
-    connect = module_connect(module, assume_role=assume_role, recorder=recorder)
-    factory = ClientFactory(connect, recorder=recorder, default_region=module.region or "us-east-1")
-    try:
-        facts = gather(
-            factory,
-            regions=module.params["regions"],
-            trails=module.params["trails"],
-            candidate_key_aliases=module.params["candidate_key_aliases"],
-            candidate_key_tags=module.params["candidate_key_tags"],
-            max_workers=module.params["max_workers"],
-            expected_account_id=module.params["expected_account_id"],
-        )
-    except TrailGuardError as e:
-        module.fail_json_aws(e.exception or e, msg=e.message, api_calls=factory.recorder.calls)
-    files = write_account_files(facts, module.params["output_dir"]) if module.params["output_dir"] else []
-    module.exit_json(changed=False, files=files, ansible_facts={"cloudtrail_cmk": facts})
+    run_module(module)
 
 
 if __name__ == "__main__":

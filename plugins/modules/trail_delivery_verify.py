@@ -234,12 +234,7 @@ generated_at:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._common import (
-    ClientFactory,
-    TrailGuardError,
-    module_connect,
-)
-from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._verify_runner import verify
+from ansible_collections.trailguard.cloudtrail_cmk.plugins.module_utils._verify_runner import run_module
 
 TRAIL_SPEC = dict(
     trail_arn=dict(type="str", required=True),
@@ -258,15 +253,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    factory = ClientFactory(module_connect(module), default_region=module.region or "us-east-1")
-    p = module.params
-    try:
-        result = verify(factory, p["trails"], p["wait_timeout"], max(1, p["poll_interval"]), max(1, p["sample_size"]))
-    except ValueError as e:
-        module.fail_json(msg=str(e))
-    except TrailGuardError as e:
-        module.fail_json_aws(e.exception or e, msg=e.message, api_calls=factory.recorder.calls)
-    module.exit_json(changed=False, **result)
+    run_module(module)
 
 
 if __name__ == "__main__":
